@@ -1,0 +1,19 @@
+"""Finalize: terminal record, result.json and the partner event."""
+
+from typing import Any
+
+from aws_lambda_powertools.utilities.parser import parse
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from silhouette.pipeline import instrumented, transient_aws_errors
+from silhouette.schema import FinalizeRequest
+from silhouette.settings import get_settings
+from silhouette.stages.finalize import finalize
+from silhouette.storage import S3Store
+
+
+@instrumented(correlation_id_path="job.job_id")
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    request = parse(event=event, model=FinalizeRequest)
+    with transient_aws_errors("finalize"):
+        return finalize(request, S3Store(request.job.bucket), get_settings().event_bus)

@@ -15,7 +15,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from silhouette import records
 from silhouette.errors import PermanentError, RejectedInput, TransientError, is_transient_aws_error
-from silhouette.observability import logger, metrics, tracer
+from silhouette.observability import logger, publish_metric, tracer
 from silhouette.schema import PipelineState, Stage, StageResult
 from silhouette.storage import ArtifactStore, S3Store
 
@@ -24,11 +24,10 @@ StageLogic = Callable[[PipelineState, ArtifactStore], StageResult]
 
 
 def instrumented(correlation_id_path: str) -> Callable[[Handler], Handler]:
-    """Structured logs keyed by the job id, EMF metrics and X-Ray tracing for a handler."""
+    """Structured logs keyed by the job id and X-Ray tracing for a handler."""
 
     def decorate(handler: Handler) -> Handler:
         handler = tracer.capture_lambda_handler(handler)
-        handler = metrics.log_metrics(handler)
         return logger.inject_lambda_context(
             handler, correlation_id_path=correlation_id_path, clear_state=True
         )
@@ -48,11 +47,6 @@ def transient_aws_errors(what: str) -> Iterator[None]:
         raise
 
 
-def record_duration(stage: str, milliseconds: int) -> None:
-    metrics.add_dimension(name="stage", value=stage)
-    metrics.add_metric(name="StageDuration", unit=MetricUnit.Milliseconds, value=milliseconds)
-
-
 def run_stage(
     stage: Stage, state: PipelineState, logic: StageLogic, store: ArtifactStore | None = None
 ) -> StageResult:
@@ -66,7 +60,7 @@ def run_stage(
         except RejectedInput as rejection:
             result = StageResult(outcome="rejected", reason=rejection.reason)
     duration_ms = round((perf_counter() - started) * 1000)
-    record_duration(stage.value, duration_ms)
+    publish_metric("StageDuration", duration_ms, MetricUnit.Milliseconds, stage=stage.value)
     logger.info("stage finished", extra={"outcome": result.outcome, "duration_ms": duration_ms})
     return result.model_copy(update={"duration_ms": duration_ms})
 

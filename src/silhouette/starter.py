@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from silhouette import keys, records
 from silhouette.errors import PermanentError
-from silhouette.observability import logger
+from silhouette.observability import logger, publish_metric
 from silhouette.schema import JobOptions, PipelineState
 
 
@@ -119,6 +119,8 @@ def start_job(upload: UploadedObject, stepfunctions: Any, state_machine_arn: str
         )
     except stepfunctions.exceptions.ExecutionAlreadyExists:
         logger.info("duplicate upload event: job already started", extra={"job_id": job_id})
+        publish_metric("DuplicateUploadEvents", 1)
         return False
     logger.info("job started", extra={"job_id": job_id})
+    publish_metric("JobsStarted", 1)
     return True

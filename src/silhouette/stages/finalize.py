@@ -9,7 +9,7 @@ from typing import Any
 
 from silhouette import keys, records
 from silhouette.notifications import publish_job_event
-from silhouette.observability import logger
+from silhouette.observability import logger, publish_metric
 from silhouette.schema import FinalizeRequest, JobStatus, PipelineState, TaskError
 from silhouette.storage import ArtifactStore, put_json
 
@@ -79,5 +79,6 @@ def finalize(request: FinalizeRequest, store: ArtifactStore, event_bus: str) -> 
     put_json(store, result_key, result.model_dump(mode="json"))
     publish_job_event(event_bus, result, result_key)
     records.mark_notified(job_id)
+    publish_metric("JobsFinished", 1, status=result.status.value)
     logger.info("job finished", extra={"status": result.status.value})
     return {"job_id": job_id, "status": result.status.value, "written": True}

@@ -127,3 +127,5 @@ def fetch(manifests: tuple[Path, ...]) -> None:
     for manifest in manifests or (SAMPLES,):
         for path in fetch_all(manifest):
             console.print(f"{Manifest.load(manifest).kind}: {path}")
+if __name__ == "__main__":
+    main()

@@ -121,6 +121,11 @@ def mark_processing(job_id: str, stage: str) -> bool:
     return True
 
 
+def may_finish(record: JobRecord, status: JobStatus) -> bool:
+    """Whether `finish(record.job_id, status, ...)` would be allowed (see its condition)."""
+    return record.status in _OPEN or (record.status == status and record.notified_at is None)
+
+
 def finish(job_id: str, status: JobStatus, fields: dict[str, Any]) -> bool:
     """Write a terminal status with the job's results.
 
@@ -129,11 +134,8 @@ def finish(job_id: str, status: JobStatus, fields: dict[str, Any]) -> bool:
     otherwise or no longer exists."""
     assert status.is_terminal
     table = _table()
-    actions = [
-        JobRecord.status.set(status.value),
-        JobRecord.stage.remove(),
-        JobRecord.updated_at.set(_now()),
-    ]
+    actions = [JobRecord.status.set(status.value), JobRecord.stage.remove()]
+    fields = {"updated_at": _now(), **fields}
     for name, value in fields.items():
         attribute = getattr(JobRecord, name)
         actions.append(attribute.set(value) if value is not None else attribute.remove())

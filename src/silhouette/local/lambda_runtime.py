@@ -33,6 +33,8 @@ from moto.awslambda.utils import get_backend
 from moto.events.models import Rule
 from moto.utilities.arns import parse_arn
 
+from silhouette.observability import function_output
+
 MOTO_VERSION = "5.2.5"
 
 
@@ -66,26 +68,18 @@ class LambdaContext:
         return max(0, int((self._deadline - monotonic()) * 1000))
 
 
-class _InvocationOutput(io.TextIOBase):
-    """sys.stdout replacement: what a handler prints (logs, EMF metrics) goes to the function
-    log file, as Lambda sends it to CloudWatch Logs; other threads keep the real stdout."""
+class _LockedLog(io.TextIOBase):
+    """The function log file: one line at a time from concurrent invocations."""
 
-    def __init__(self, passthrough: TextIO, log: TextIO) -> None:
-        self._passthrough = passthrough
-        self._log = log
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
         self._lock = threading.Lock()
-        self.invoking = threading.local()
 
     def write(self, text: str) -> int:
-        if getattr(self.invoking, "active", False):
-            with self._lock:
-                self._log.write(text)
-                self._log.flush()
-            return len(text)
-        return self._passthrough.write(text)
-
-    def flush(self) -> None:
-        self._passthrough.flush()
+        with self._lock:
+            self._stream.write(text)
+            self._stream.flush()
+        return len(text)
 
 
 class LambdaRuntime:
@@ -103,7 +97,7 @@ class LambdaRuntime:
         self._faults: dict[str, list[BaseException]] = defaultdict(list)
         self._lock = threading.Lock()
         self._restore: list[Callable[[], None]] = []
-        self._output: _InvocationOutput | None = None
+        self._log: _LockedLog | None = None
 
     def register(self, function_name: str, code: FunctionCode) -> None:
         self._functions[function_name] = code
@@ -117,16 +111,14 @@ class LambdaRuntime:
         """Run the handler; returns (payload JSON, errored) like the Invoke API."""
         code = self._functions[function_name]
         context = LambdaContext(function_name, function_arn, code.memory_mb, code.timeout_seconds)
-        output = self._output
-        if output is not None:
-            output.invoking.active = True
         try:
             with self._lock:
                 fault = self._faults[function_name].pop(0) if self._faults[function_name] else None
             if fault is not None:
                 raise fault
             handler = getattr(self._module(code.path), code.attribute)
-            return json.dumps(handler(event, context)), False
+            with function_output.redirected(self._log or sys.stdout):
+                return json.dumps(handler(event, context)), False
         except Exception as error:  # the Lambda runtime reports every handler error this way
             payload = {
                 "errorType": type(error).__name__,
@@ -134,9 +126,6 @@ class LambdaRuntime:
                 "stackTrace": traceback.format_tb(error.__traceback__),
             }
             return json.dumps(payload), True
-        finally:
-            if output is not None:
-                output.invoking.active = False
 
     def _module(self, path: Path) -> ModuleType:
         with self._lock:
@@ -155,9 +144,7 @@ class LambdaRuntime:
         runtime = self
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("a", encoding="utf-8")
-        self._output = _InvocationOutput(sys.stdout, log)
-        original_stdout = sys.stdout
-        sys.stdout = self._output
+        self._log = _LockedLog(log)
 
         def invoke_lambda(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
             if isinstance(event, str):
@@ -188,7 +175,6 @@ class LambdaRuntime:
         def restore() -> None:
             LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
             Rule.send_to_targets = original_send  # type: ignore[method-assign]
-            sys.stdout = original_stdout
             log.close()
 
         self._restore.append(restore)
@@ -196,4 +182,4 @@ class LambdaRuntime:
     def uninstall(self) -> None:
         while self._restore:
             self._restore.pop()()
-        self._output = None
+        self._log = None

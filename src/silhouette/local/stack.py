@@ -9,6 +9,7 @@ import logging
 import os
 import re
 import socket
+import time
 from pathlib import Path
 from typing import Any
 
@@ -76,9 +77,20 @@ class EmbeddedStack:
         self.stop()
 
     def reset(self) -> None:
-        """Empty every service and create the stack's resources again."""
+        """Let running executions end, then empty every service and create the resources again."""
+        self.wait_for_executions()
         requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
         self.create_resources()
+
+    def wait_for_executions(self, timeout_seconds: float = 60) -> None:
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout_seconds
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            arn = machine["stateMachineArn"]
+            while sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"executions of {arn} still running")
+                time.sleep(0.05)
 
     @property
     def outputs(self) -> dict[str, str]:

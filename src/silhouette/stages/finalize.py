@@ -10,13 +10,13 @@ from typing import Any
 from silhouette import keys, records
 from silhouette.notifications import publish_job_event
 from silhouette.observability import logger, publish_metric
-from silhouette.schema import FinalizeRequest, JobStatus, PipelineState, TaskError
+from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
 from silhouette.storage import ArtifactStore, put_json
 
 RESULT_ARTIFACT = "result"
 
 
-def record_fields(request: FinalizeRequest, failed_stage: str | None) -> dict[str, Any]:
+def record_fields(request: FinalizeRequest) -> dict[str, Any]:
     """The record's result fields, assembled from every stage's facts and artifacts."""
     state = request.job
     artifacts: dict[str, str] = {}
@@ -32,9 +32,7 @@ def record_fields(request: FinalizeRequest, failed_stage: str | None) -> dict[st
     artifacts[RESULT_ARTIFACT] = keys.result(state.job_id)
     return {
         "reason": _rejection_reason(state) if request.terminal == JobStatus.REJECTED else None,
-        "error": _error_text(state.error, failed_stage)
-        if request.terminal == JobStatus.FAILED
-        else None,
+        "error": _error_text(state) if request.terminal == JobStatus.FAILED else None,
         "image": facts.get("image"),
         "person": facts.get("person"),
         "colors": facts.get("colors"),
@@ -52,9 +50,15 @@ def _rejection_reason(state: PipelineState) -> str:
     return "rejected"
 
 
-def _error_text(error: TaskError | None, stage: str | None) -> str:
+def _failed_stage(state: PipelineState) -> Stage:
+    """Stages run in order, so the one that failed is the first without a result."""
+    return next(stage for stage in Stage if stage not in state.stages)
+
+
+def _error_text(state: PipelineState) -> str:
     """`<stage>: <ErrorType>: <message>`, without the stack trace a Lambda error cause carries."""
-    where = f"{stage}: " if stage else ""
+    error = state.error
+    where = f"{_failed_stage(state).value}: "
     if error is None:
         return f"{where}unknown error"
     message = error.Cause or ""
@@ -70,13 +74,20 @@ def _error_text(error: TaskError | None, stage: str | None) -> str:
 def finalize(request: FinalizeRequest, store: ArtifactStore, event_bus: str) -> dict[str, Any]:
     job_id = request.job.job_id
     current = records.find(job_id)
-    failed_stage = current.stage if current is not None else None
-    if not records.finish(job_id, request.terminal, record_fields(request, failed_stage)):
+    if current is None or not records.may_finish(current, request.terminal):
         logger.info("job already finished or deleted; nothing written")
         return {"job_id": job_id, "status": current.status if current else None, "written": False}
-    result = records.get(job_id).to_result()
+    fields = record_fields(request)
+    result = JobResult.model_validate(
+        {**current.to_result().model_dump(), **fields, "status": request.terminal,
+         "stage": None, "updated_at": datetime.now(UTC)}
+    )
     result_key = keys.result(job_id)
+    # result.json first: once the record is terminal, clients may fetch it at once.
     put_json(store, result_key, result.model_dump(mode="json"))
+    if not records.finish(job_id, request.terminal, {**fields, "updated_at": result.updated_at}):
+        logger.info("job finished concurrently; nothing written")
+        return {"job_id": job_id, "status": None, "written": False}
     publish_job_event(event_bus, result, result_key)
     records.mark_notified(job_id)
     publish_metric("JobsFinished", 1, status=result.status.value)

@@ -60,8 +60,14 @@ def _open(data: bytes, limits: Limits) -> Image.Image:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(io.BytesIO(data))
-    except (UnidentifiedImageError, Image.DecompressionBombWarning, Image.DecompressionBombError):
+    except UnidentifiedImageError:
         raise RejectedInput(f"not an image: the file is not a {_ACCEPTED_TEXT} photo") from None
+    except (Image.DecompressionBombWarning, Image.DecompressionBombError):
+        # Pillow's own guard fires first for headers claiming far beyond any limit of ours.
+        raise RejectedInput(
+            f"image too large: over {Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels "
+            f"(limit {limits.max_pixels / 1e6:g} megapixels)"
+        ) from None
     except (OSError, SyntaxError, ValueError) as error:
         raise RejectedInput(f"corrupt image: {error}") from None
     if image.format not in ACCEPTED_FORMATS:

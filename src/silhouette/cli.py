@@ -113,6 +113,7 @@ def serve(port: int, stack_name: str, log: Path) -> None:
         for name, value in stack.outputs.items():
             console.print(f"  {name}: {value}")
         console.print(f"function logs: {log}\nCtrl-C to stop")
+        sys.stdout.flush()
         try:
             while True:
                 time.sleep(3600)

@@ -8,6 +8,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import ClientError
@@ -47,15 +48,19 @@ def target(
             yield "embedded stack"
         return
     region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    outputs = stack_outputs(endpoint_url, stack_name, region)
     saved = dict(os.environ)
-    os.environ["AWS_ENDPOINT_URL"] = endpoint_url
-    os.environ.setdefault("AWS_REGION", region)
-    for output, variable in _OUTPUT_SETTINGS.items():
-        if output in outputs:
-            os.environ[variable] = outputs[output]
-    get_settings.cache_clear()
     try:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint_url
+        os.environ.setdefault("AWS_REGION", region)
+        if urlparse(endpoint_url).hostname in ("127.0.0.1", "localhost", "::1"):
+            # Local servers accept any credentials; real ones are never invented.
+            os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
+            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
+        outputs = stack_outputs(endpoint_url, stack_name, region)
+        for output, variable in _OUTPUT_SETTINGS.items():
+            if output in outputs:
+                os.environ[variable] = outputs[output]
+        get_settings.cache_clear()
         yield endpoint_url
     finally:
         os.environ.clear()

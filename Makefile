@@ -1,0 +1,29 @@
+# Silhouette: `make demo` and `make test` set everything up first (see scripts/setup).
+CACHE ?= $(HOME)/.cache/silhouette
+export SILHOUETTE_CACHE := $(CACHE)
+export SAM_CLI_TELEMETRY := 0
+VENV := $(CACHE)/venv/bin
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint serve clean
+
+setup:
+	@./scripts/setup
+
+demo: setup
+	$(VENV)/silhouette demo
+
+# pytest exits 5 when it collects no test: that is a broken suite, not a pass.
+test: setup
+	@$(VENV)/python -m pytest $(PYTEST_ARGS); status=$$?; \
+	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
+
+lint: setup
+	$(CACHE)/tools/bin/sam validate --lint --region us-east-1
+	$(CACHE)/node/node_modules/.bin/asl-validator --json-path statemachine.asl.json
+
+serve: setup
+	$(VENV)/silhouette serve
+
+clean:
+	rm -rf silhouette-out .pytest_cache

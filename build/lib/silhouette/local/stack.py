@@ -1,0 +1,245 @@
+"""The embedded local AWS: a moto server on 127.0.0.1 executing the real state machine, with
+every resource created from template.yaml and statemachine.asl.json and every function running
+its real handler in-process (see lambda_runtime)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+import boto3
+import requests
+from moto.server import ThreadedMotoServer
+
+from silhouette.local.lambda_runtime import FunctionCode, LambdaRuntime
+from silhouette.local.template import Template
+from silhouette.settings import get_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_STACK_NAME = "silhouette-local"
+DEFAULT_REGION = "us-east-1"
+_FUNCTION = "AWS::Serverless::Function"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class EmbeddedStack:
+    def __init__(
+        self,
+        log_path: Path,
+        stack_name: str = DEFAULT_STACK_NAME,
+        region: str = DEFAULT_REGION,
+        port: int = 0,
+        root: Path = PROJECT_ROOT,
+    ) -> None:
+        self.template = Template(root / "template.yaml", stack_name, region)
+        self.region = region
+        self.port = port or free_port()
+        self.endpoint_url = f"http://127.0.0.1:{self.port}"
+        self.runtime = LambdaRuntime(log_path)
+        self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self._saved_environ: dict[str, str] | None = None
+
+    # Lifecycle ----------------------------------------------------------------------------
+
+    def start(self) -> EmbeddedStack:
+        self._saved_environ = dict(os.environ)
+        os.environ.update(self._environment())
+        get_settings.cache_clear()
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log
+        self._server.start()
+        self.runtime.install()
+        self.create_resources()
+        return self
+
+    def stop(self) -> None:
+        self.runtime.uninstall()
+        self._server.stop()
+        if self._saved_environ is not None:
+            os.environ.clear()
+            os.environ.update(self._saved_environ)
+            get_settings.cache_clear()
+
+    def __enter__(self) -> EmbeddedStack:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def reset(self) -> None:
+        """Let running executions end, then empty every service and create the resources again."""
+        self.wait_for_executions()
+        requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+        self.create_resources()
+
+    def wait_for_executions(self, timeout_seconds: float = 60) -> None:
+        sfn = self.client("stepfunctions")
+        deadline = time.monotonic() + timeout_seconds
+        for machine in sfn.list_state_machines()["stateMachines"]:
+            arn = machine["stateMachineArn"]
+            while sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"executions of {arn} still running")
+                time.sleep(0.05)
+
+    @property
+    def outputs(self) -> dict[str, str]:
+        return self.template.outputs()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region)
+
+    def function_name(self, logical_id: str) -> str:
+        return self.template.physical_name(logical_id)
+
+    # Environment --------------------------------------------------------------------------
+
+    def _environment(self) -> dict[str, str]:
+        """What the functions' environment and AWS SDKs need, in this one process: the union of
+        every function's variables from the template (they must agree) and the endpoint."""
+        environment = {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "AWS_ACCESS_KEY_ID": "embedded",
+            "AWS_SECRET_ACCESS_KEY": "embedded",
+            "MOTO_PORT": str(self.port),  # moto's Step Functions calls Lambda through this port
+            "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
+        }
+        for logical_id in self.template.resources(_FUNCTION):
+            for name, value in self._function_environment(logical_id).items():
+                if environment.setdefault(name, value) != value:
+                    raise ValueError(f"functions disagree on {name}; the embedded stack needs one value")
+        return environment
+
+    def _function_environment(self, logical_id: str) -> dict[str, str]:
+        variables = dict(self.template.globals("Function").get("Environment", {}).get("Variables", {}))
+        own = self.template.properties(logical_id).get("Environment", {}).get("Variables", {})
+        variables.update(own)
+        return {name: str(value) for name, value in self.template.resolve(variables).items()}
+
+    # Resources ----------------------------------------------------------------------------
+
+    def create_resources(self) -> None:
+        requests.post(
+            f"{self.endpoint_url}/moto-api/config",
+            json={"stepfunctions": {"execute_state_machine": True}},
+            timeout=10,
+        ).raise_for_status()
+        role = self.client("iam").create_role(
+            RoleName=f"{self.template.stack_name}-local", AssumeRolePolicyDocument="{}"
+        )["Role"]["Arn"]
+        for logical_id in self.template.resources("AWS::S3::Bucket"):
+            self._create_bucket(logical_id)
+        for logical_id in self.template.resources("AWS::DynamoDB::Table"):
+            self._create_table(logical_id)
+        for logical_id in self.template.resources("AWS::Events::EventBus"):
+            self.client("events").create_event_bus(Name=self.template.physical_name(logical_id))
+        for logical_id in self.template.resources(_FUNCTION):
+            self._create_function(logical_id, role)
+        for logical_id in self.template.resources("AWS::Serverless::StateMachine"):
+            self._create_state_machine(logical_id, role)
+
+    def _create_bucket(self, logical_id: str) -> None:
+        s3 = self.client("s3")
+        name = self.template.physical_name(logical_id)
+        properties = self.template.resolve(self.template.properties(logical_id))
+        s3.create_bucket(Bucket=name)
+        if "PublicAccessBlockConfiguration" in properties:
+            s3.put_public_access_block(
+                Bucket=name,
+                PublicAccessBlockConfiguration=properties["PublicAccessBlockConfiguration"],
+            )
+        if "BucketEncryption" in properties:
+            rules = [
+                {"ApplyServerSideEncryptionByDefault": rule["ServerSideEncryptionByDefault"]}
+                for rule in properties["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+            ]
+            s3.put_bucket_encryption(
+                Bucket=name, ServerSideEncryptionConfiguration={"Rules": rules}
+            )
+        if "CorsConfiguration" in properties:
+            rules = [
+                {("MaxAgeSeconds" if key == "MaxAge" else key): value for key, value in rule.items()}
+                for rule in properties["CorsConfiguration"]["CorsRules"]
+            ]
+            s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+        notifications = properties.get("NotificationConfiguration", {})
+        if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
+            s3.put_bucket_notification_configuration(
+                Bucket=name, NotificationConfiguration={"EventBridgeConfiguration": {}}
+            )
+
+    def _create_table(self, logical_id: str) -> None:
+        properties = self.template.resolve(self.template.properties(logical_id))
+        wanted = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
+        self.client("dynamodb").create_table(
+            TableName=self.template.physical_name(logical_id),
+            **{key: properties[key] for key in wanted if key in properties},
+        )
+
+    def _create_function(self, logical_id: str, role: str) -> None:
+        properties = self.template.properties(logical_id)
+        settings = {**self.template.globals("Function"), **properties}
+        name = self.template.physical_name(logical_id)
+        self.client("lambda").create_function(
+            FunctionName=name,
+            Role=role,
+            PackageType="Image",
+            Code={"ImageUri": f"silhouette/{logical_id.lower()}:local"},
+            Timeout=int(settings.get("Timeout", 3)),
+            MemorySize=int(settings.get("MemorySize", 128)),
+            Environment={"Variables": self._function_environment(logical_id)},
+        )
+        self.runtime.register(name, self._function_code(logical_id, settings))
+        for event_id, event in properties.get("Events", {}).items():
+            if event["Type"] == "EventBridgeRule":
+                self._create_rule(f"{name}-{event_id}", self.template.resolve(event["Properties"]), name)
+
+    def _function_code(self, logical_id: str, settings: dict[str, Any]) -> FunctionCode:
+        """The handler the function's image runs: ImageConfig.Command, else the Dockerfile CMD."""
+        dockerfile = self.template.root / self.template.body["Resources"][logical_id]["Metadata"]["Dockerfile"]
+        command = settings.get("ImageConfig", {}).get("Command")
+        if not command:
+            match = re.search(r"^CMD\s+(\[.*\])\s*$", dockerfile.read_text(), re.MULTILINE)
+            if match is None:
+                raise ValueError(f"{dockerfile} has no CMD and {logical_id} no ImageConfig.Command")
+            command = json.loads(match.group(1))
+        module, attribute = command[0].rsplit(".", 1)
+        return FunctionCode(
+            path=dockerfile.parent / f"{module.replace('.', '/')}.py",
+            attribute=attribute,
+            timeout_seconds=int(settings.get("Timeout", 3)),
+            memory_mb=int(settings.get("MemorySize", 128)),
+        )
+
+    def _create_rule(self, rule_name: str, properties: dict[str, Any], function_name: str) -> None:
+        events = self.client("events")
+        bus = properties.get("EventBusName", "default")
+        events.put_rule(Name=rule_name, EventBusName=bus, EventPattern=json.dumps(properties["Pattern"]))
+        function_arn = self.client("lambda").get_function(FunctionName=function_name)[
+            "Configuration"
+        ]["FunctionArn"]
+        events.put_targets(Rule=rule_name, EventBusName=bus, Targets=[{"Id": "function", "Arn": function_arn}])
+
+    def _create_state_machine(self, logical_id: str, role: str) -> None:
+        properties = self.template.properties(logical_id)
+        definition = (self.template.root / properties["DefinitionUri"]).read_text()
+        for name, value in self.template.resolve(properties.get("DefinitionSubstitutions", {})).items():
+            definition = definition.replace(f"${{{name}}}", str(value))
+        self.client("stepfunctions").create_state_machine(
+            name=self.template.physical_name(logical_id),
+            definition=definition,
+            roleArn=role,
+            type=properties.get("Type", "STANDARD"),
+        )

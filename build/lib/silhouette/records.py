@@ -1,0 +1,162 @@
+"""The job record (PynamoDB) and every write to it.
+
+State changes are conditional so that a late or duplicate writer never moves a job out of a
+terminal state: QUEUED -> PROCESSING -> COMPLETED | REJECTED | FAILED."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from pynamodb.attributes import (
+    DynamicMapAttribute,
+    ListAttribute,
+    MapAttribute,
+    UnicodeAttribute,
+    UTCDateTimeAttribute,
+)
+from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.models import Model
+
+from silhouette.schema import JobOptions, JobResult, JobStatus
+from silhouette.settings import get_settings
+
+_OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class JobRecord(Model):
+    class Meta:
+        # Bound to the configured table on first use (see `_table`): the name comes from
+        # the function environment, which is only known at run time.
+        table_name = "unbound"
+
+    job_id = UnicodeAttribute(hash_key=True)
+    status = UnicodeAttribute()
+    stage = UnicodeAttribute(null=True)
+    reason = UnicodeAttribute(null=True)
+    error = UnicodeAttribute(null=True)
+    filename = UnicodeAttribute(null=True)
+    options = DynamicMapAttribute(default=dict)
+    image = DynamicMapAttribute(null=True)
+    person = DynamicMapAttribute(null=True)
+    colors = ListAttribute(of=DynamicMapAttribute, null=True)
+    face = DynamicMapAttribute(null=True)
+    artifacts = MapAttribute(default=dict)
+    timings_ms = MapAttribute(default=dict)
+    models = MapAttribute(default=dict)
+    created_at = UTCDateTimeAttribute(default=_now)
+    updated_at = UTCDateTimeAttribute(default=_now)
+    notified_at = UTCDateTimeAttribute(null=True)
+
+    def to_result(self) -> JobResult:
+        data = self.to_simple_dict()
+        data.pop("notified_at", None)
+        return JobResult.model_validate(data)
+
+
+def _table() -> type[JobRecord]:
+    settings = get_settings()
+    meta = JobRecord.Meta
+    if meta.table_name != settings.table or getattr(meta, "region", None) != settings.region:
+        meta.table_name = settings.table
+        meta.region = settings.region
+        JobRecord._connection = None
+    return JobRecord
+
+
+def create_queued(job_id: str, filename: str | None, options: JobOptions) -> JobRecord:
+    """A new job awaiting its upload. Fails if the id is already taken."""
+    record = _table()(
+        job_id=job_id,
+        status=JobStatus.QUEUED.value,
+        filename=filename,
+        options=options.model_dump(),
+    )
+    record.save(condition=JobRecord.job_id.does_not_exist())
+    return record
+
+
+def ensure_queued(job_id: str, options: JobOptions) -> JobRecord:
+    """The job's record, created QUEUED if an upload arrived without one."""
+    try:
+        return create_queued(job_id, None, options)
+    except PutError as error:
+        if not _is_condition_failure(error):
+            raise
+        return get(job_id)
+
+
+def get(job_id: str) -> JobRecord:
+    """Raises `DoesNotExist` if there is no such job."""
+    return _table().get(job_id, consistent_read=True)
+
+
+def find(job_id: str) -> JobRecord | None:
+    try:
+        return get(job_id)
+    except DoesNotExist:
+        return None
+
+
+def mark_processing(job_id: str, stage: str) -> bool:
+    """Record that `stage` is running. False if the job is gone or already terminal."""
+    table = _table()
+    try:
+        table(job_id=job_id).update(
+            actions=[
+                JobRecord.status.set(JobStatus.PROCESSING.value),
+                JobRecord.stage.set(stage),
+                JobRecord.updated_at.set(_now()),
+            ],
+            condition=JobRecord.status.is_in(*_OPEN),
+        )
+    except UpdateError as error:
+        if _is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def may_finish(record: JobRecord, status: JobStatus) -> bool:
+    """Whether `finish(record.job_id, status, ...)` would be allowed (see its condition)."""
+    return record.status in _OPEN or (record.status == status and record.notified_at is None)
+
+
+def finish(job_id: str, status: JobStatus, fields: dict[str, Any]) -> bool:
+    """Write a terminal status with the job's results.
+
+    Succeeds from an open state, or again with the same status while no event has been sent
+    yet (so a retried finalize can still notify). False if the job is already finished
+    otherwise or no longer exists."""
+    assert status.is_terminal
+    table = _table()
+    actions = [JobRecord.status.set(status.value), JobRecord.stage.remove()]
+    fields = {"updated_at": _now(), **fields}
+    for name, value in fields.items():
+        attribute = getattr(JobRecord, name)
+        actions.append(attribute.set(value) if value is not None else attribute.remove())
+    condition = JobRecord.status.is_in(*_OPEN) | (
+        (JobRecord.status == status.value) & JobRecord.notified_at.does_not_exist()
+    )
+    try:
+        table(job_id=job_id).update(actions=actions, condition=condition)
+    except UpdateError as error:
+        if _is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def mark_notified(job_id: str) -> None:
+    _table()(job_id=job_id).update(
+        actions=[JobRecord.notified_at.set(_now())],
+        condition=JobRecord.job_id.exists(),
+    )
+
+
+def _is_condition_failure(error: PutError | UpdateError) -> bool:
+    return error.cause_response_code == "ConditionalCheckFailedException"

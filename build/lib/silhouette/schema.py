@@ -1,0 +1,118 @@
+"""Typed contracts: the state passed between stages and the job result record.
+
+The state machine passes `PipelineState` to every stage; each stage answers with a
+`StageResult` that Step Functions stores under `$.stages.<stage>`. Stage results hold small
+facts and artifact keys, never image bytes (state payloads are capped at 256 KiB)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+SCHEMA_VERSION = "1"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "QUEUED"
+    PROCESSING = "PROCESSING"
+    COMPLETED = "COMPLETED"
+    REJECTED = "REJECTED"
+    FAILED = "FAILED"
+
+    @property
+    def is_terminal(self) -> bool:
+        return self in (JobStatus.COMPLETED, JobStatus.REJECTED, JobStatus.FAILED)
+
+
+class Stage(StrEnum):
+    INGEST = "ingest"
+    POSE = "pose"
+    SEGMENT = "segment"
+    COLORS = "colors"
+    FINALIZE = "finalize"
+
+
+class JobOptions(BaseModel):
+    """Per-job choices recorded with the QUEUED job; open to new options without breaking clients."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    face: bool = True
+    quality: Literal["fast", "quality"] = "quality"
+
+
+class ImageFacts(BaseModel):
+    width: int
+    height: int
+    format: str
+
+
+class StageResult(BaseModel):
+    outcome: Literal["continue", "rejected"] = "continue"
+    reason: str | None = None
+    artifacts: dict[str, str] = Field(default_factory=dict)
+    facts: dict[str, Any] = Field(default_factory=dict)
+    models: dict[str, str] = Field(default_factory=dict)
+    duration_ms: int = 0
+
+
+class TaskError(BaseModel):
+    """What a Catch stores at `$.error`: Step Functions' error name and cause."""
+
+    Error: str
+    Cause: str | None = None
+
+
+class PipelineState(BaseModel):
+    """The execution's state: what the starter put in plus each stage's result."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    job_id: str
+    bucket: str
+    upload_key: str
+    upload_size: int | None = None
+    received_at: datetime
+    options: JobOptions = Field(default_factory=JobOptions)
+    stages: dict[Stage, StageResult] = Field(default_factory=dict)
+    error: TaskError | None = None
+
+    def artifact(self, name: str) -> str:
+        for result in self.stages.values():
+            if name in result.artifacts:
+                return result.artifacts[name]
+        from silhouette.errors import PermanentError
+
+        raise PermanentError(f"artifact {name!r} was not produced by an earlier stage")
+
+
+class FinalizeRequest(BaseModel):
+    """Finalize's input: the state plus the terminal status the state machine decided on."""
+
+    terminal: Literal[JobStatus.COMPLETED, JobStatus.REJECTED, JobStatus.FAILED]
+    job: PipelineState
+
+
+class JobResult(BaseModel):
+    """The job record as clients see it (result.json, status API, DynamoDB item)."""
+
+    schema_version: str = SCHEMA_VERSION
+    job_id: str
+    status: JobStatus
+    stage: str | None = None
+    reason: str | None = None
+    error: str | None = None
+    filename: str | None = None
+    options: JobOptions = Field(default_factory=JobOptions)
+    image: ImageFacts | None = None
+    person: dict[str, Any] | None = None
+    colors: list[dict[str, Any]] | None = None
+    face: dict[str, Any] | None = None
+    artifacts: dict[str, str] = Field(default_factory=dict)
+    timings_ms: dict[str, int] = Field(default_factory=dict)
+    models: dict[str, str] = Field(default_factory=dict)
+    created_at: datetime
+    updated_at: datetime

@@ -1,0 +1,29 @@
+"""The one settings object. Every value comes from the environment that template.yaml gives
+each function (the embedded stack sets the same variables), so code never restates names."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SILHOUETTE_", frozen=True)
+
+    bucket: str = Field("", description="bucket holding uploads, working images and results")
+    table: str = Field("", description="DynamoDB table of job records")
+    event_bus: str = Field("", description="EventBridge bus for job events")
+    state_machine_arn: str = Field("", description="pipeline state machine (starter only)")
+    region: str = Field("us-east-1", validation_alias="AWS_REGION")
+
+    max_upload_bytes: int = 20 * 1024 * 1024
+    max_pixels: int = 50_000_000
+    min_side: int = 64
+    upload_url_expiry_seconds: int = 300
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

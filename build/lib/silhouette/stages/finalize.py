@@ -1,0 +1,95 @@
+"""Finalize: turn the execution's state into the job's terminal record, its result.json and
+one partner event. The state machine calls it for every outcome (COMPLETED, REJECTED, FAILED)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from silhouette import keys, records
+from silhouette.notifications import publish_job_event
+from silhouette.observability import logger, publish_metric
+from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
+from silhouette.storage import ArtifactStore, put_json
+
+RESULT_ARTIFACT = "result"
+
+
+def record_fields(request: FinalizeRequest) -> dict[str, Any]:
+    """The record's result fields, assembled from every stage's facts and artifacts."""
+    state = request.job
+    artifacts: dict[str, str] = {}
+    facts: dict[str, Any] = {}
+    models: dict[str, str] = {}
+    timings = {}
+    for stage, result in state.stages.items():
+        artifacts.update(result.artifacts)
+        facts.update(result.facts)
+        models.update(result.models)
+        timings[stage.value] = result.duration_ms
+    timings["total"] = round((datetime.now(UTC) - state.received_at).total_seconds() * 1000)
+    artifacts[RESULT_ARTIFACT] = keys.result(state.job_id)
+    return {
+        "reason": _rejection_reason(state) if request.terminal == JobStatus.REJECTED else None,
+        "error": _error_text(state) if request.terminal == JobStatus.FAILED else None,
+        "image": facts.get("image"),
+        "person": facts.get("person"),
+        "colors": facts.get("colors"),
+        "face": facts.get("face"),
+        "artifacts": artifacts,
+        "timings_ms": timings,
+        "models": models,
+    }
+
+
+def _rejection_reason(state: PipelineState) -> str:
+    for result in state.stages.values():
+        if result.outcome == "rejected":
+            return result.reason or "rejected"
+    return "rejected"
+
+
+def _failed_stage(state: PipelineState) -> Stage:
+    """Stages run in order, so the one that failed is the first without a result."""
+    return next(stage for stage in Stage if stage not in state.stages)
+
+
+def _error_text(state: PipelineState) -> str:
+    """`<stage>: <ErrorType>: <message>`, without the stack trace a Lambda error cause carries."""
+    error = state.error
+    where = f"{_failed_stage(state).value}: "
+    if error is None:
+        return f"{where}unknown error"
+    message = error.Cause or ""
+    try:
+        cause = json.loads(message)
+        if isinstance(cause, dict):
+            message = cause.get("errorMessage", message)
+    except ValueError:
+        pass
+    return f"{where}{error.Error}: {message}" if message else f"{where}{error.Error}"
+
+
+def finalize(request: FinalizeRequest, store: ArtifactStore, event_bus: str) -> dict[str, Any]:
+    job_id = request.job.job_id
+    current = records.find(job_id)
+    if current is None or not records.may_finish(current, request.terminal):
+        logger.info("job already finished or deleted; nothing written")
+        return {"job_id": job_id, "status": current.status if current else None, "written": False}
+    fields = record_fields(request)
+    result = JobResult.model_validate(
+        {**current.to_result().model_dump(), **fields, "status": request.terminal,
+         "stage": None, "updated_at": datetime.now(UTC)}
+    )
+    result_key = keys.result(job_id)
+    # result.json first: once the record is terminal, clients may fetch it at once.
+    put_json(store, result_key, result.model_dump(mode="json"))
+    if not records.finish(job_id, request.terminal, {**fields, "updated_at": result.updated_at}):
+        logger.info("job finished concurrently; nothing written")
+        return {"job_id": job_id, "status": None, "written": False}
+    publish_job_event(event_bus, result, result_key)
+    records.mark_notified(job_id)
+    publish_metric("JobsFinished", 1, status=result.status.value)
+    logger.info("job finished", extra={"status": result.status.value})
+    return {"job_id": job_id, "status": result.status.value, "written": True}

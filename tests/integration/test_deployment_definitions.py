@@ -1,0 +1,93 @@
+"""template.yaml and statemachine.asl.json checked by the real validators (SAM CLI + cfn-lint,
+asl-validator) and for the guarantees the pipeline relies on."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from silhouette.local.stack import PROJECT_ROOT
+from silhouette.local.template import load
+
+CACHE = Path(os.environ.get("SILHOUETTE_CACHE", Path.home() / ".cache" / "silhouette"))
+ASL = json.loads((PROJECT_ROOT / "statemachine.asl.json").read_text())
+TEMPLATE = load(PROJECT_ROOT / "template.yaml")
+
+
+def _tool(path: Path) -> str:
+    if not path.exists():
+        pytest.fail(f"{path} is missing: run `make setup`")
+    return str(path)
+
+
+def test_sam_validate_with_lint_passes():
+    result = subprocess.run(
+        [_tool(CACHE / "tools" / "bin" / "sam"), "validate", "--lint", "--region", "us-east-1"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "is a valid SAM Template" in result.stdout + result.stderr
+
+
+def test_asl_validator_accepts_the_state_machine():
+    result = subprocess.run(
+        [_tool(CACHE / "node" / "node_modules" / ".bin" / "asl-validator"),
+         "--json-path", str(PROJECT_ROOT / "statemachine.asl.json")],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _tasks() -> dict[str, dict]:
+    return {name: state for name, state in ASL["States"].items() if state["Type"] == "Task"}
+
+
+def test_every_task_retries_transient_and_lambda_errors_with_backoff():
+    for name, state in _tasks().items():
+        retried = {error for rule in state.get("Retry", []) for error in rule["ErrorEquals"]}
+        assert {"TransientError", "Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
+        assert "States.ALL" not in retried, f"{name} would retry permanent errors"
+        assert all(rule.get("BackoffRate", 1) > 1 for rule in state["Retry"]), name
+
+
+def test_every_task_failure_is_recorded_as_failed():
+    for name, state in _tasks().items():
+        catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
+        assert catch_all, f"{name} has no catch-all: a crash would leave the job PROCESSING"
+        expected = "JobFailed" if name == "RecordFailure" else "RecordFailure"
+        assert catch_all[0]["Next"] == expected, name
+    assert ASL["States"]["RecordFailure"]["Parameters"]["terminal"] == "FAILED"
+
+
+def test_state_machine_substitutions_match_the_template():
+    machine = TEMPLATE["Resources"]["PipelineStateMachine"]["Properties"]
+    used = set(re.findall(r"\$\{(\w+)\}", json.dumps(ASL)))
+    assert used == set(machine["DefinitionSubstitutions"])
+
+
+def test_bucket_is_private_and_encrypted():
+    bucket = TEMPLATE["Resources"]["PhotoBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    assert bucket["BucketEncryption"]["ServerSideEncryptionConfiguration"]
+    assert TEMPLATE["Resources"]["JobsTable"]["Properties"]["SSESpecification"]["SSEEnabled"]
+
+
+def test_every_function_is_an_image_with_a_dockerfile_and_handler():
+    functions = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    assert len(functions) >= 6
+    for name, function in functions.items():
+        assert function["Properties"]["PackageType"] == "Image", name
+        dockerfile = PROJECT_ROOT / function["Metadata"]["Dockerfile"]
+        text = dockerfile.read_text()
+        assert text.startswith("#") and "FROM public.ecr.aws/lambda/python:3.11" in text, name
+        command = function["Properties"].get("ImageConfig", {}).get("Command") or json.loads(
+            re.search(r"^CMD (\[.*\])$", text, re.MULTILINE).group(1)
+        )
+        module = command[0].rsplit(".", 1)[0]
+        assert (dockerfile.parent / f"{module}.py").exists(), name

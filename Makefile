@@ -1,5 +1,5 @@
 # Silhouette: `make demo` and `make test` set everything up first (see scripts/setup).
-CACHE ?= $(HOME)/.cache/silhouette
+CACHE ?= $(or $(SILHOUETTE_CACHE),$(HOME)/.cache/silhouette)
 export SILHOUETTE_CACHE := $(CACHE)
 export SAM_CLI_TELEMETRY := 0
 VENV := $(CACHE)/venv/bin

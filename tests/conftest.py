@@ -4,7 +4,6 @@ embedded stack, reset between tests so every test starts from the template's res
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 

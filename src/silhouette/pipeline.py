@@ -74,4 +74,3 @@ def stage_handler(stage: Stage, logic: StageLogic) -> Handler:
         return run_stage(stage, state, logic).model_dump(mode="json")
 
     return handler
-

@@ -36,7 +36,7 @@ class Stage(StrEnum):
 
 
 class JobOptions(BaseModel):
-    """Per-job choices recorded with the QUEUED job; open to new options without breaking clients."""
+    """Per-job choices recorded with the QUEUED job; new options never break old clients."""
 
     model_config = ConfigDict(extra="ignore")
 

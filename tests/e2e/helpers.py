@@ -43,17 +43,23 @@ def subscribe_to_job_events(stack: EmbeddedStack) -> str:
         "Attributes"
     ]["QueueArn"]
     bus = stack.outputs["JobEventBusName"]
-    events.put_rule(Name="all-job-events", EventBusName=bus,
-                    EventPattern=json.dumps({"source": ["silhouette.job"]}))
-    events.put_targets(Rule="all-job-events", EventBusName=bus,
-                       Targets=[{"Id": "queue", "Arn": queue_arn}])
+    events.put_rule(
+        Name="all-job-events",
+        EventBusName=bus,
+        EventPattern=json.dumps({"source": ["silhouette.job"]}),
+    )
+    events.put_targets(
+        Rule="all-job-events", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}]
+    )
     return queue_url
 
 
 def received_events(stack: EmbeddedStack, queue_url: str) -> list[dict[str, Any]]:
-    messages = stack.client("sqs").receive_message(
-        QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1
-    ).get("Messages", [])
+    messages = (
+        stack.client("sqs")
+        .receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+        .get("Messages", [])
+    )
     return [json.loads(message["Body"]) for message in messages]
 
 

@@ -20,7 +20,9 @@ pytestmark = pytest.mark.e2e
 def silhouette(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "silhouette.cli", *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 
@@ -31,19 +33,26 @@ def test_analyze_writes_results_and_artifacts_per_photo(sample, tmp_path):
     empty.write_bytes(b"")
     out = tmp_path / "out"
 
-    run = silhouette("analyze", str(sample.path("astronaut")), str(text), str(empty), "--out", str(out))
+    run = silhouette(
+        "analyze", str(sample.path("astronaut")), str(text), str(empty), "--out", str(out)
+    )
 
     assert run.returncode == 0, run.stderr
     lines = run.stdout.splitlines()
     assert any(line.startswith("astronaut.png: COMPLETED [") for line in lines), run.stdout
-    assert any(line.startswith("notes.txt: REJECTED: unsupported content type 'text/plain'") for line in lines)
+    assert any(
+        line.startswith("notes.txt: REJECTED: unsupported content type 'text/plain'")
+        for line in lines
+    )
     assert any(line.startswith("empty.jpg: REJECTED: empty file") for line in lines)
     result = json.loads((out / "astronaut" / "result.json").read_text())
     assert result["status"] == "COMPLETED"
     assert result["image"] == {"width": 512, "height": 512, "format": "PNG"}
     assert set(result["timings_ms"]) >= {"ingest", "pose", "segment", "colors", "total"}
     assert (out / "astronaut" / "image.png").read_bytes().startswith(b"\x89PNG")
-    assert json.loads((out / "empty" / "result.json").read_text())["reason"].startswith("empty file")
+    assert json.loads((out / "empty" / "result.json").read_text())["reason"].startswith(
+        "empty file"
+    )
     logs = [json.loads(line) for line in (out / "lambda.log").read_text().splitlines()]
     assert {line.get("correlation_id") for line in logs} >= {result["job_id"]}
 
@@ -63,22 +72,45 @@ def _wait_until_serving(server: subprocess.Popen, timeout: float = 60) -> str:
 def test_serve_runs_the_stack_for_other_clients(sample, tmp_path):
     port = free_port()
     server = subprocess.Popen(
-        [sys.executable, "-m", "silhouette.cli", "serve", "--port", str(port),
-         "--log", str(tmp_path / "serve.log")],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "silhouette.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--log",
+            str(tmp_path / "serve.log"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         endpoint = _wait_until_serving(server)
         assert endpoint == f"http://127.0.0.1:{port}"
-        run = silhouette("analyze", str(sample.path("zidane")), "--out", str(tmp_path / "out"),
-                         "--endpoint-url", endpoint)
+        run = silhouette(
+            "analyze",
+            str(sample.path("zidane")),
+            "--out",
+            str(tmp_path / "out"),
+            "--endpoint-url",
+            endpoint,
+        )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "zidane.jpg: COMPLETED" in run.stdout
         # Any AWS client sees the same stack.
-        s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                          aws_access_key_id="x", aws_secret_access_key="x")
+        s3 = boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="x",
+            aws_secret_access_key="x",
+        )
         job_id = json.loads((tmp_path / "out" / "zidane" / "result.json").read_text())["job_id"]
-        listed = s3.list_objects_v2(Bucket="silhouette-local-photobucket", Prefix=f"results/{job_id}/")
+        listed = s3.list_objects_v2(
+            Bucket="silhouette-local-photobucket", Prefix=f"results/{job_id}/"
+        )
         assert [o["Key"] for o in listed["Contents"]] == [f"results/{job_id}/result.json"]
     finally:
         server.terminate()

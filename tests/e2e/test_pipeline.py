@@ -7,6 +7,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
+from silhouette import keys
+from silhouette.errors import PermanentError, TransientError
+from silhouette.schema import JobStatus
 from tests.e2e.helpers import (
     execution_history,
     received_events,
@@ -14,10 +18,6 @@ from tests.e2e.helpers import (
     upload,
     wait_until_finished,
 )
-
-from silhouette import keys
-from silhouette.errors import PermanentError, TransientError
-from silhouette.schema import JobStatus
 
 pytestmark = pytest.mark.e2e
 
@@ -37,27 +37,45 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
     assert item["status"]["S"] == "COMPLETED"
     assert item["image"]["M"]["width"]["N"] == "810"
     # result.json in the bucket is the record.
-    body = stack.client("s3").get_object(
-        Bucket=stack.outputs["PhotoBucketName"], Key=keys.result(job_id)
-    )["Body"].read()
+    body = (
+        stack.client("s3")
+        .get_object(Bucket=stack.outputs["PhotoBucketName"], Key=keys.result(job_id))["Body"]
+        .read()
+    )
     document = json.loads(body)
     assert document == job.model_dump(mode="json")
     # The working image exists and is a PNG of the photo's size.
-    working = stack.client("s3").get_object(
-        Bucket=stack.outputs["PhotoBucketName"], Key=job.artifacts["image"]
-    )["Body"].read()
+    working = (
+        stack.client("s3")
+        .get_object(Bucket=stack.outputs["PhotoBucketName"], Key=job.artifacts["image"])["Body"]
+        .read()
+    )
     assert working.startswith(b"\x89PNG")
     # Timings come from the stages the state machine really ran.
     history = execution_history(stack, job_id)
-    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    assert entered[:8] == ["Ingest", "IngestOutcome", "Pose", "PoseOutcome", "Segment",
-                           "SegmentOutcome", "Colors", "ColorsOutcome"]
+    entered = [
+        e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
+    ]
+    assert entered[:8] == [
+        "Ingest",
+        "IngestOutcome",
+        "Pose",
+        "PoseOutcome",
+        "Segment",
+        "SegmentOutcome",
+        "Colors",
+        "ColorsOutcome",
+    ]
     assert entered[-1] == "RecordCompleted"
     assert set(job.timings_ms) == {"ingest", "pose", "segment", "colors", "total"}
-    assert job.timings_ms["total"] >= sum(job.timings_ms[s] for s in ("ingest", "pose", "segment", "colors"))
+    assert job.timings_ms["total"] >= sum(
+        job.timings_ms[s] for s in ("ingest", "pose", "segment", "colors")
+    )
     # Exactly one partner event, describing this job.
     events = received_events(stack, queue)
-    assert [(e["detail-type"], e["detail"]["job_id"]) for e in events] == [("Job Completed", job_id)]
+    assert [(e["detail-type"], e["detail"]["job_id"]) for e in events] == [
+        ("Job Completed", job_id)
+    ]
     assert events[0]["source"] == "silhouette.job"
     assert events[0]["detail"]["result_key"] == keys.result(job_id)
 
@@ -76,11 +94,16 @@ def test_unusable_upload_ends_rejected_with_reason_and_event(stack, data, reason
     assert job.status == JobStatus.REJECTED
     assert job.reason.startswith(reason)
     assert job.image is None
-    entered = [e["stateEnteredEventDetails"]["name"]
-               for e in execution_history(stack, job_id) if "stateEnteredEventDetails" in e]
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in execution_history(stack, job_id)
+        if "stateEnteredEventDetails" in e
+    ]
     assert "Pose" not in entered and entered[-1] == "RecordRejected"
     events = received_events(stack, queue)
-    assert [(e["detail-type"], e["detail"]["reason"]) for e in events] == [("Job Rejected", job.reason)]
+    assert [(e["detail-type"], e["detail"]["reason"]) for e in events] == [
+        ("Job Rejected", job.reason)
+    ]
 
 
 def test_duplicate_object_created_events_start_one_execution(stack, sample):
@@ -89,14 +112,26 @@ def test_duplicate_object_created_events_start_one_execution(stack, sample):
     finished_at = job.updated_at
     starter = stack.function_name("UploadStarterFunction")
     event = {
-        "version": "0", "id": "dup", "detail-type": "Object Created", "source": "aws.s3",
-        "account": "123456789012", "time": "2026-11-21T10:00:00Z", "region": stack.region,
-        "resources": [], "detail": {"bucket": {"name": stack.outputs["PhotoBucketName"]},
-                                    "object": {"key": keys.upload(job_id), "size": 50427}},
+        "version": "0",
+        "id": "dup",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "123456789012",
+        "time": "2026-11-21T10:00:00Z",
+        "region": stack.region,
+        "resources": [],
+        "detail": {
+            "bucket": {"name": stack.outputs["PhotoBucketName"]},
+            "object": {"key": keys.upload(job_id), "size": 50427},
+        },
     }
 
     responses = [
-        json.loads(stack.client("lambda").invoke(FunctionName=starter, Payload=json.dumps(event))["Payload"].read())
+        json.loads(
+            stack.client("lambda")
+            .invoke(FunctionName=starter, Payload=json.dumps(event))["Payload"]
+            .read()
+        )
         for _ in range(3)
     ]
 
@@ -109,7 +144,9 @@ def test_duplicate_object_created_events_start_one_execution(stack, sample):
 
 
 def test_transient_error_is_retried_and_the_job_completes(stack, sample):
-    stack.runtime.inject_fault(stack.function_name("PoseFunction"), TransientError("throttled"), times=2)
+    stack.runtime.inject_fault(
+        stack.function_name("PoseFunction"), TransientError("throttled"), times=2
+    )
     job_id = upload(sample.path("zidane").read_bytes())
 
     job = wait_until_finished(stack, job_id)
@@ -117,20 +154,26 @@ def test_transient_error_is_retried_and_the_job_completes(stack, sample):
     assert job.status == JobStatus.COMPLETED
     history = execution_history(stack, job_id)
     failures = [e for e in history if e["type"] == "LambdaFunctionFailed"]
-    assert [json.loads(f["lambdaFunctionFailedEventDetails"]["cause"])["errorMessage"] for f in failures] == [
-        "throttled", "throttled"
-    ]
+    assert [
+        json.loads(f["lambdaFunctionFailedEventDetails"]["cause"])["errorMessage"] for f in failures
+    ] == ["throttled", "throttled"]
 
 
 @pytest.mark.parametrize(
     ("function", "error", "expected"),
     [
-        ("ColorsFunction", PermanentError("mask artifact missing"), "colors: PermanentError: mask artifact missing"),
+        (
+            "ColorsFunction",
+            PermanentError("mask artifact missing"),
+            "colors: PermanentError: mask artifact missing",
+        ),
         ("SegmentFunction", KeyError("bug"), "segment: KeyError: 'bug'"),
     ],
     ids=["permanent", "unexpected"],
 )
-def test_permanent_error_ends_failed_with_the_error_and_is_not_retried(stack, sample, function, error, expected):
+def test_permanent_error_ends_failed_with_the_error_and_is_not_retried(
+    stack, sample, function, error, expected
+):
     queue = subscribe_to_job_events(stack)
     stack.runtime.inject_fault(stack.function_name(function), error)
     job_id = upload(sample.path("zidane").read_bytes())
@@ -151,14 +194,26 @@ def test_functions_log_json_with_job_id_and_publish_stage_durations(stack, sampl
     job_id = upload(sample.path("zidane").read_bytes())
     wait_until_finished(stack, job_id)
 
-    lines = [json.loads(line) for line in stack.runtime.log_path.read_text().splitlines() if line.startswith("{")]
+    lines = [
+        json.loads(line)
+        for line in stack.runtime.log_path.read_text().splitlines()
+        if line.startswith("{")
+    ]
     logs = [line for line in lines if line.get("correlation_id") == job_id]
     assert {line["function_name"] for line in logs} >= {
-        stack.function_name(f) for f in ("IngestFunction", "PoseFunction", "SegmentFunction",
-                                         "ColorsFunction", "FinalizeFunction")
+        stack.function_name(f)
+        for f in (
+            "IngestFunction",
+            "PoseFunction",
+            "SegmentFunction",
+            "ColorsFunction",
+            "FinalizeFunction",
+        )
     }
     durations = {
-        line["stage"] for line in lines
-        if "StageDuration" in line and line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Silhouette"
+        line["stage"]
+        for line in lines
+        if "StageDuration" in line
+        and line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Silhouette"
     }
     assert durations >= {"ingest", "pose", "segment", "colors"}

@@ -28,7 +28,10 @@ def _tool(path: Path) -> str:
 def test_sam_validate_with_lint_passes():
     result = subprocess.run(
         [_tool(CACHE / "tools" / "bin" / "sam"), "validate", "--lint", "--region", "us-east-1"],
-        cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=300,
+        cwd=PROJECT_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
         env={**os.environ, "SAM_CLI_TELEMETRY": "0"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -37,9 +40,14 @@ def test_sam_validate_with_lint_passes():
 
 def test_asl_validator_accepts_the_state_machine():
     result = subprocess.run(
-        [_tool(CACHE / "node" / "node_modules" / ".bin" / "asl-validator"),
-         "--json-path", str(PROJECT_ROOT / "statemachine.asl.json")],
-        capture_output=True, text=True, timeout=120,
+        [
+            _tool(CACHE / "node" / "node_modules" / ".bin" / "asl-validator"),
+            "--json-path",
+            str(PROJECT_ROOT / "statemachine.asl.json"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 
@@ -51,7 +59,11 @@ def _tasks() -> dict[str, dict]:
 def test_every_task_retries_transient_and_lambda_errors_with_backoff():
     for name, state in _tasks().items():
         retried = {error for rule in state.get("Retry", []) for error in rule["ErrorEquals"]}
-        assert {"TransientError", "Lambda.ServiceException", "Lambda.TooManyRequestsException"} <= retried, name
+        assert {
+            "TransientError",
+            "Lambda.ServiceException",
+            "Lambda.TooManyRequestsException",
+        } <= retried, name
         assert "States.ALL" not in retried, f"{name} would retry permanent errors"
         assert all(rule.get("BackoffRate", 1) > 1 for rule in state["Retry"]), name
 
@@ -79,7 +91,9 @@ def test_bucket_is_private_and_encrypted():
 
 
 def test_every_function_is_an_image_with_a_dockerfile_and_handler():
-    functions = {k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"}
+    functions = {
+        k: v for k, v in TEMPLATE["Resources"].items() if v["Type"] == "AWS::Serverless::Function"
+    }
     assert len(functions) >= 6
     for name, function in functions.items():
         assert function["Properties"]["PackageType"] == "Image", name

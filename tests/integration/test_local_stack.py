@@ -16,7 +16,9 @@ def test_resources_follow_the_template(stack):
     rules = s3.get_bucket_encryption(Bucket=bucket)["ServerSideEncryptionConfiguration"]["Rules"]
     assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "AES256"
 
-    table = stack.client("dynamodb").describe_table(TableName=stack.outputs["JobsTableName"])["Table"]
+    table = stack.client("dynamodb").describe_table(TableName=stack.outputs["JobsTableName"])[
+        "Table"
+    ]
     assert table["KeySchema"] == [{"AttributeName": "job_id", "KeyType": "HASH"}]
 
     machine = stack.client("stepfunctions").describe_state_machine(
@@ -25,21 +27,27 @@ def test_resources_follow_the_template(stack):
     definition = json.loads(machine["definition"])
     asl = json.loads((PROJECT_ROOT / "statemachine.asl.json").read_text())
     assert definition["States"].keys() == asl["States"].keys()
-    assert definition["States"]["Ingest"]["Resource"] == (
-        stack.client("lambda").get_function(FunctionName=stack.function_name("IngestFunction"))
-        ["Configuration"]["FunctionArn"]
+    assert (
+        definition["States"]["Ingest"]["Resource"]
+        == (
+            stack.client("lambda").get_function(FunctionName=stack.function_name("IngestFunction"))[
+                "Configuration"
+            ]["FunctionArn"]
+        )
     )
 
     template = load(PROJECT_ROOT / "template.yaml")
-    pattern = template["Resources"]["UploadStarterFunction"]["Properties"]["Events"]["UploadCreated"][
-        "Properties"]["Pattern"]
+    pattern = template["Resources"]["UploadStarterFunction"]["Properties"]["Events"][
+        "UploadCreated"
+    ]["Properties"]["Pattern"]
     [rule] = stack.client("events").list_rules(EventBusName="default")["Rules"]
     assert json.loads(rule["EventPattern"])["detail"]["object"] == pattern["detail"]["object"]
 
 
 def test_function_environment_comes_from_the_template(stack):
-    config = stack.client("lambda").get_function(FunctionName=stack.function_name("UploadStarterFunction"))[
-        "Configuration"]
+    config = stack.client("lambda").get_function(
+        FunctionName=stack.function_name("UploadStarterFunction")
+    )["Configuration"]
     variables = config["Environment"]["Variables"]
     assert variables["SILHOUETTE_STATE_MACHINE_ARN"] == stack.outputs["PipelineStateMachineArn"]
     assert variables["SILHOUETTE_BUCKET"] == stack.outputs["PhotoBucketName"]

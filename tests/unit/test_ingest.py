@@ -29,7 +29,11 @@ def encode(image: Image.Image, fmt: str, **options: object) -> bytes:
 
 @pytest.mark.parametrize(
     ("name", "fmt", "size"),
-    [("astronaut", "PNG", (512, 512)), ("bus", "JPEG", (810, 1080)), ("zidane", "JPEG", (1280, 720))],
+    [
+        ("astronaut", "PNG", (512, 512)),
+        ("bus", "JPEG", (810, 1080)),
+        ("zidane", "JPEG", (1280, 720)),
+    ],
 )
 def test_real_photos_become_rgb_working_images_with_their_facts(sample, name, fmt, size):
     original = Image.open(sample.path(name)).convert("RGB")
@@ -93,8 +97,12 @@ def _png_claiming(width: int, height: int) -> bytes:
     chunk = b"IHDR" + ihdr
     return (
         b"\x89PNG\r\n\x1a\n"
-        + struct.pack(">I", len(ihdr)) + chunk + struct.pack(">I", zlib.crc32(chunk))
-        + struct.pack(">I", 0) + b"IEND" + struct.pack(">I", zlib.crc32(b"IEND"))
+        + struct.pack(">I", len(ihdr))
+        + chunk
+        + struct.pack(">I", zlib.crc32(chunk))
+        + struct.pack(">I", 0)
+        + b"IEND"
+        + struct.pack(">I", zlib.crc32(b"IEND"))
     )
 
 
@@ -107,7 +115,10 @@ def _png_claiming(width: int, height: int) -> bytes:
         (lambda s: s.path("bus").read_bytes()[:2000], "corrupt"),
         (lambda s: encode(Image.open(s.path("zidane")), "GIF"), "unsupported format: GIF"),
         (lambda s: encode(Image.open(s.path("zidane")), "BMP"), "unsupported format: BMP"),
-        (lambda s: encode(Image.open(s.path("zidane")).resize((40, 30)), "PNG"), "image too small: 40x30"),
+        (
+            lambda s: encode(Image.open(s.path("zidane")).resize((40, 30)), "PNG"),
+            "image too small: 40x30",
+        ),
         (lambda s: _png_claiming(10_000, 6_000), "image too large: 10000x6000"),
         (lambda s: _png_claiming(100_000, 100_000), "image too large: over 89 megapixels"),
     ],

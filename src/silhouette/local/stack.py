@@ -119,11 +119,15 @@ class EmbeddedStack:
         for logical_id in self.template.resources(_FUNCTION):
             for name, value in self._function_environment(logical_id).items():
                 if environment.setdefault(name, value) != value:
-                    raise ValueError(f"functions disagree on {name}; the embedded stack needs one value")
+                    raise ValueError(
+                        f"functions disagree on {name}; the embedded stack needs one value"
+                    )
         return environment
 
     def _function_environment(self, logical_id: str) -> dict[str, str]:
-        variables = dict(self.template.globals("Function").get("Environment", {}).get("Variables", {}))
+        variables = dict(
+            self.template.globals("Function").get("Environment", {}).get("Variables", {})
+        )
         own = self.template.properties(logical_id).get("Environment", {}).get("Variables", {})
         variables.update(own)
         return {name: str(value) for name, value in self.template.resolve(variables).items()}
@@ -170,7 +174,10 @@ class EmbeddedStack:
             )
         if "CorsConfiguration" in properties:
             rules = [
-                {("MaxAgeSeconds" if key == "MaxAge" else key): value for key, value in rule.items()}
+                {
+                    ("MaxAgeSeconds" if key == "MaxAge" else key): value
+                    for key, value in rule.items()
+                }
                 for rule in properties["CorsConfiguration"]["CorsRules"]
             ]
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
@@ -204,11 +211,16 @@ class EmbeddedStack:
         self.runtime.register(name, self._function_code(logical_id, settings))
         for event_id, event in properties.get("Events", {}).items():
             if event["Type"] == "EventBridgeRule":
-                self._create_rule(f"{name}-{event_id}", self.template.resolve(event["Properties"]), name)
+                self._create_rule(
+                    f"{name}-{event_id}", self.template.resolve(event["Properties"]), name
+                )
 
     def _function_code(self, logical_id: str, settings: dict[str, Any]) -> FunctionCode:
         """The handler the function's image runs: ImageConfig.Command, else the Dockerfile CMD."""
-        dockerfile = self.template.root / self.template.body["Resources"][logical_id]["Metadata"]["Dockerfile"]
+        dockerfile = (
+            self.template.root
+            / self.template.body["Resources"][logical_id]["Metadata"]["Dockerfile"]
+        )
         command = settings.get("ImageConfig", {}).get("Command")
         if not command:
             match = re.search(r"^CMD\s+(\[.*\])\s*$", dockerfile.read_text(), re.MULTILINE)
@@ -226,16 +238,22 @@ class EmbeddedStack:
     def _create_rule(self, rule_name: str, properties: dict[str, Any], function_name: str) -> None:
         events = self.client("events")
         bus = properties.get("EventBusName", "default")
-        events.put_rule(Name=rule_name, EventBusName=bus, EventPattern=json.dumps(properties["Pattern"]))
+        events.put_rule(
+            Name=rule_name, EventBusName=bus, EventPattern=json.dumps(properties["Pattern"])
+        )
         function_arn = self.client("lambda").get_function(FunctionName=function_name)[
             "Configuration"
         ]["FunctionArn"]
-        events.put_targets(Rule=rule_name, EventBusName=bus, Targets=[{"Id": "function", "Arn": function_arn}])
+        events.put_targets(
+            Rule=rule_name, EventBusName=bus, Targets=[{"Id": "function", "Arn": function_arn}]
+        )
 
     def _create_state_machine(self, logical_id: str, role: str) -> None:
         properties = self.template.properties(logical_id)
         definition = (self.template.root / properties["DefinitionUri"]).read_text()
-        for name, value in self.template.resolve(properties.get("DefinitionSubstitutions", {})).items():
+        for name, value in self.template.resolve(
+            properties.get("DefinitionSubstitutions", {})
+        ).items():
             definition = definition.replace(f"${{{name}}}", str(value))
         self.client("stepfunctions").create_state_machine(
             name=self.template.physical_name(logical_id),

@@ -121,7 +121,7 @@ class Template:
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
-            (function, argument), = value.items()
+            ((function, argument),) = value.items()
             if function == "Ref":
                 return self.ref(argument)
             if function == "Fn::GetAtt":

@@ -79,8 +79,13 @@ def finalize(request: FinalizeRequest, store: ArtifactStore, event_bus: str) -> 
         return {"job_id": job_id, "status": current.status if current else None, "written": False}
     fields = record_fields(request)
     result = JobResult.model_validate(
-        {**current.to_result().model_dump(), **fields, "status": request.terminal,
-         "stage": None, "updated_at": datetime.now(UTC)}
+        {
+            **current.to_result().model_dump(),
+            **fields,
+            "status": request.terminal,
+            "stage": None,
+            "updated_at": datetime.now(UTC),
+        }
     )
     result_key = keys.result(job_id)
     # result.json first: once the record is terminal, clients may fetch it at once.

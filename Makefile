@@ -19,6 +19,7 @@ test: setup
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
 lint: setup
+	$(VENV)/ruff check src tests functions
 	$(CACHE)/tools/bin/sam validate --lint --region us-east-1
 	$(CACHE)/node/node_modules/.bin/asl-validator --json-path statemachine.asl.json
 

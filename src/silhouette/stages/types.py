@@ -1,0 +1,46 @@
+"""Geometry and results the vision stages share (plain data, pixel coordinates)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Box:
+    """An axis-aligned box in pixels: left, top, width, height."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+
+    def as_dict(self) -> dict[str, int]:
+        return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
+
+
+@dataclass(frozen=True)
+class Keypoint:
+    """One of MediaPipe's 33 pose landmarks: pixel and normalised position, depth, visibility."""
+
+    name: str
+    x: float
+    y: float
+    nx: float
+    ny: float
+    z: float
+    visibility: float
+
+
+@dataclass
+class PoseEstimate:
+    """The primary subject: keypoints, bounding box, detection confidence, how many people the
+    photo shows, a person mask (H, W uint8, 255 = person) and the face box when found."""
+
+    keypoints: list[Keypoint]
+    bbox: Box
+    confidence: float
+    person_count: int
+    person_mask: np.ndarray
+    face_box: Box | None

@@ -14,7 +14,6 @@ import tarfile
 import tempfile
 import zipfile
 from pathlib import Path
-
 from typing import Literal
 
 from pydantic import BaseModel

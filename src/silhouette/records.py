@@ -10,7 +10,7 @@ from typing import Any
 
 from pynamodb.attributes import (
     DynamicMapAttribute,
-    ListAttribute,
+    JSONAttribute,
     MapAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -42,9 +42,11 @@ class JobRecord(Model):
     filename = UnicodeAttribute(null=True)
     options = DynamicMapAttribute(default=dict)
     image = DynamicMapAttribute(null=True)
-    person = DynamicMapAttribute(null=True)
-    colors = ListAttribute(of=DynamicMapAttribute, null=True)
-    face = DynamicMapAttribute(null=True)
+    # The analysis documents are nested and full of floats: stored as JSON text, which
+    # round-trips exactly (DynamoDB maps would need Decimals and flatten nothing useful).
+    person = JSONAttribute(null=True)
+    colors = JSONAttribute(null=True)
+    face = JSONAttribute(null=True)
     artifacts = MapAttribute(default=dict)
     timings_ms = MapAttribute(default=dict)
     models = MapAttribute(default=dict)
@@ -53,8 +55,11 @@ class JobRecord(Model):
     notified_at = UTCDateTimeAttribute(null=True)
 
     def to_result(self) -> JobResult:
-        data = self.to_simple_dict()
-        data.pop("notified_at", None)
+        data = {
+            name: value.as_dict() if isinstance(value, MapAttribute) else value
+            for name in self.get_attributes()
+            if (value := getattr(self, name)) is not None and name != "notified_at"
+        }
         return JobResult.model_validate(data)
 
 

@@ -25,7 +25,9 @@ class Settings(BaseSettings):
     upload_url_expiry_seconds: int = 300
 
     # layers/models/manifest.json in a checkout; the images copy it next to the models.
-    model_manifest: Path = Path(__file__).resolve().parents[2] / "layers" / "models" / "manifest.json"
+    model_manifest: Path = (
+        Path(__file__).resolve().parents[2] / "layers" / "models" / "manifest.json"
+    )
 
 
 @lru_cache(maxsize=1)

@@ -30,6 +30,9 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
 
     assert job.status == JobStatus.COMPLETED
     assert (job.image.width, job.image.height, job.image.format) == (810, 1080, "JPEG")
+    assert len(job.person["keypoints"]) == 33 and job.person["person_count"] >= 2
+    assert {"image", "person_mask", "result"} <= set(job.artifacts)
+    assert "pose_landmarker" in job.models
     # The DynamoDB item itself, read without the project's model.
     item = stack.client("dynamodb").get_item(
         TableName=stack.outputs["JobsTableName"], Key={"job_id": {"S": job_id}}
@@ -104,6 +107,16 @@ def test_unusable_upload_ends_rejected_with_reason_and_event(stack, data, reason
     assert [(e["detail-type"], e["detail"]["reason"]) for e in events] == [
         ("Job Rejected", job.reason)
     ]
+
+
+def test_photo_without_a_person_is_rejected_by_pose(stack, sample):
+    job_id = upload(sample.path("chelsea").read_bytes(), "image/png", "chelsea.png")
+
+    job = wait_until_finished(stack, job_id)
+
+    assert (job.status, job.reason) == (JobStatus.REJECTED, "no person detected")
+    assert job.image is not None and job.person is None
+    assert set(job.timings_ms) == {"ingest", "pose", "total"}
 
 
 def test_duplicate_object_created_events_start_one_execution(stack, sample):

@@ -95,6 +95,9 @@ class LambdaRuntime:
         self._functions: dict[str, FunctionCode] = {}
         self._modules: dict[Path, ModuleType] = {}
         self._faults: dict[str, list[BaseException]] = defaultdict(list)
+        # One invocation at a time per function, as in one Lambda container: handlers keep
+        # models in module state that need not be thread-safe.
+        self._containers: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._lock = threading.Lock()
         self._restore: list[Callable[[], None]] = []
         self._log: _LockedLog | None = None
@@ -117,7 +120,10 @@ class LambdaRuntime:
             if fault is not None:
                 raise fault
             handler = getattr(self._module(code.path), code.attribute)
-            with function_output.redirected(self._log or sys.stdout):
+            with (
+                self._containers[function_name],
+                function_output.redirected(self._log or sys.stdout),
+            ):
                 return json.dumps(handler(event, context)), False
         except Exception as error:  # the Lambda runtime reports every handler error this way
             payload = {

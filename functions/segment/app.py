@@ -1,7 +1,7 @@
-"""Segment stage (pending its model, see silhouette.stages.pending)."""
+"""Segment stage: transparent cutout of the person and the clothing mask."""
 
 from silhouette.pipeline import stage_handler
 from silhouette.schema import Stage
-from silhouette.stages import pending
+from silhouette.stages import segment
 
-handler = stage_handler(Stage.SEGMENT, pending.run)
+handler = stage_handler(Stage.SEGMENT, segment.run)

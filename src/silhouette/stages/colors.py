@@ -93,7 +93,9 @@ class DominantColor:
     name: str  # nearest CSS named colour
 
 
-def dominant_colors(image: np.ndarray, mask: np.ndarray, max_colors: int = 5) -> list[DominantColor]:
+def dominant_colors(
+    image: np.ndarray, mask: np.ndarray, max_colors: int = 5
+) -> list[DominantColor]:
     """The clothing's dominant colours, largest share first.
 
     `image` is RGB uint8 (H, W, 3) or greyscale (H, W); `mask` is bool or uint8 (H, W), nonzero
@@ -140,9 +142,7 @@ def lab_to_rgb(lab: np.ndarray) -> tuple[int, int, int]:
     return red, green, blue
 
 
-def delta_e_2000(
-    lab1: np.ndarray, lab2: np.ndarray, lightness_weight: float = 1.0
-) -> np.ndarray:
+def delta_e_2000(lab1: np.ndarray, lab2: np.ndarray, lightness_weight: float = 1.0) -> np.ndarray:
     """CIEDE2000 colour difference between CIELAB colours (broadcasting over leading axes),
     after Sharma, Wu and Dalal (2005). `lightness_weight` is the parametric factor kL."""
     lab1, lab2 = np.asarray(lab1, dtype=np.float64), np.asarray(lab2, dtype=np.float64)
@@ -164,7 +164,9 @@ def delta_e_2000(
 
     l_mean, c_mean = (l1 + l2) / 2, (c1 + c2) / 2
     h_sum = h1 + h2
-    h_mean = np.where(np.abs(h1 - h2) <= 180, h_sum / 2, (h_sum + np.where(h_sum < 360, 360, -360)) / 2)
+    h_mean = np.where(
+        np.abs(h1 - h2) <= 180, h_sum / 2, (h_sum + np.where(h_sum < 360, 360, -360)) / 2
+    )
     h_mean = np.where(chromatic, h_mean, h_sum)
 
     t = (

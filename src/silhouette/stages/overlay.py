@@ -1,0 +1,240 @@
+"""Overlay: the photo with what the pipeline found drawn on it, so a person can check the
+result at a glance: the clothing mask tinted, the pose skeleton, the person and face boxes, and
+a legend strip below the photo with the clothing colours.
+
+The output is a JPEG as wide as the photo and taller by the legend strip, which never covers the
+photo. Strokes, dots and text are sized from the photo's longer side, so the overlay reads the
+same on a 300 px thumbnail and on a 4000 px camera original once both are fitted to a screen."""
+
+from __future__ import annotations
+
+import io
+import math
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from silhouette.stages.colors import DominantColor
+from silhouette.stages.types import Box, Keypoint
+
+# MediaPipe's POSE_CONNECTIONS (mediapipe.solutions.pose), by landmark name.
+POSE_CONNECTIONS: tuple[tuple[str, str], ...] = (
+    ("nose", "left_eye_inner"), ("left_eye_inner", "left_eye"), ("left_eye", "left_eye_outer"),
+    ("left_eye_outer", "left_ear"), ("nose", "right_eye_inner"),
+    ("right_eye_inner", "right_eye"), ("right_eye", "right_eye_outer"),
+    ("right_eye_outer", "right_ear"), ("mouth_left", "mouth_right"),
+    ("left_shoulder", "right_shoulder"), ("left_shoulder", "left_elbow"),
+    ("left_elbow", "left_wrist"), ("left_wrist", "left_pinky"), ("left_wrist", "left_index"),
+    ("left_wrist", "left_thumb"), ("left_pinky", "left_index"),
+    ("right_shoulder", "right_elbow"), ("right_elbow", "right_wrist"),
+    ("right_wrist", "right_pinky"), ("right_wrist", "right_index"),
+    ("right_wrist", "right_thumb"), ("right_pinky", "right_index"),
+    ("left_shoulder", "left_hip"), ("right_shoulder", "right_hip"), ("left_hip", "right_hip"),
+    ("left_hip", "left_knee"), ("right_hip", "right_knee"), ("left_knee", "left_ankle"),
+    ("right_knee", "right_ankle"), ("left_ankle", "left_heel"), ("right_ankle", "right_heel"),
+    ("left_heel", "left_foot_index"), ("right_heel", "right_foot_index"),
+    ("left_ankle", "left_foot_index"), ("right_ankle", "right_foot_index"),
+)  # fmt: skip
+# Below this visibility MediaPipe is guessing a landmark (occluded or out of frame): no dot,
+# and no bone to it, rather than a confident-looking line to nowhere.
+VISIBLE = 0.5
+JPEG_QUALITY = 90
+
+# RGB. The person's left and right sides in different colours, as MediaPipe draws them, so a
+# mirrored skeleton is easy to spot.
+LEFT_SIDE = (255, 145, 0)
+RIGHT_SIDE = (0, 176, 255)
+MIDLINE = (255, 255, 255)
+PERSON_BOX = (0, 230, 118)
+FACE_BOX = (255, 214, 0)
+MASK_TINT = (224, 64, 251)
+MASK_OPACITY = 0.3
+OUTLINE = (0, 0, 0)  # under every stroke, so it stands out on light and dark photos alike
+LEGEND_BACKGROUND = (32, 32, 32)
+LEGEND_TEXT = (240, 240, 240)
+SWATCH_EDGE = (128, 128, 128)  # keeps black and near-background swatches visible
+
+
+@dataclass(frozen=True)
+class _Sizes:
+    """Drawing sizes in pixels for one photo."""
+
+    stroke: int
+    outline: int
+    dot_radius: int
+    font: int
+    padding: int
+
+    @classmethod
+    def for_photo(cls, width: int, height: int) -> _Sizes:
+        # Proportional to the longer side, with floors that keep a thumbnail legible.
+        unit = max(width, height) / 1000
+        stroke = max(2, round(4 * unit))
+        return cls(
+            stroke=stroke,
+            outline=max(1, round(stroke / 3)),
+            dot_radius=max(3, round(1.5 * stroke)),
+            font=max(11, round(30 * unit)),
+            padding=max(3, round(12 * unit)),
+        )
+
+
+def render_overlay(
+    image: np.ndarray,
+    keypoints: list[Keypoint],
+    bbox: Box,
+    colors: list[DominantColor],
+    face_box: Box | None = None,
+    clothing_mask: np.ndarray | None = None,
+) -> bytes:
+    """A JPEG of the photo (RGB uint8, H x W x 3) annotated with the clothing mask (nonzero =
+    clothing), the skeleton of the keypoints with visibility >= VISIBLE, the person and face
+    boxes, and a legend strip of colour swatches (hex, name, share) appended below."""
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
+    height, width = image.shape[:2]
+    sizes = _Sizes.for_photo(width, height)
+    canvas = image.copy()
+    if clothing_mask is not None:
+        _tint_mask(canvas, clothing_mask, sizes)
+    _draw_box(canvas, bbox, PERSON_BOX, sizes)
+    if face_box is not None:
+        _draw_box(canvas, face_box, FACE_BOX, sizes)
+    _draw_skeleton(canvas, keypoints, sizes)
+
+    legend = _Legend(colors, width, sizes)
+    overlay = Image.new("RGB", (width, height + legend.height), LEGEND_BACKGROUND)
+    overlay.paste(Image.fromarray(canvas))
+    draw = ImageDraw.Draw(overlay)
+    font = ImageFont.load_default(size=legend.font_size)
+    _label_box(draw, bbox, "person", PERSON_BOX, font, sizes)
+    if face_box is not None:
+        _label_box(draw, face_box, "face", FACE_BOX, font, sizes)
+    legend.draw(draw, top=height)
+    output = io.BytesIO()
+    overlay.save(output, format="JPEG", quality=JPEG_QUALITY)
+    return output.getvalue()
+
+
+def _tint_mask(canvas: np.ndarray, mask: np.ndarray, sizes: _Sizes) -> None:
+    """Blend MASK_TINT over the clothing and trace its outline, in place."""
+    if mask.shape != canvas.shape[:2]:
+        raise ValueError(f"clothing mask {mask.shape} does not match image {canvas.shape[:2]}")
+    selected = (mask != 0).astype(np.uint8)
+    # Scalar arithmetic and a masked copy: no full-size tint image or boolean indexing, which
+    # cost several times more on a 12-megapixel photo.
+    tint = tuple(channel * MASK_OPACITY for channel in MASK_TINT) + (0,)
+    blended = cv2.add(cv2.convertScaleAbs(canvas, alpha=1 - MASK_OPACITY), tint)
+    cv2.copyTo(blended, selected, canvas)
+    contours, _ = cv2.findContours(selected, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    cv2.drawContours(canvas, contours, -1, MASK_TINT, max(1, sizes.stroke // 2), cv2.LINE_AA)
+
+
+def _draw_box(canvas: np.ndarray, box: Box, color: tuple[int, int, int], sizes: _Sizes) -> None:
+    corner, opposite = (box.x, box.y), (box.x + box.width - 1, box.y + box.height - 1)
+    cv2.rectangle(canvas, corner, opposite, OUTLINE, sizes.stroke + 2 * sizes.outline)
+    cv2.rectangle(canvas, corner, opposite, color, sizes.stroke)
+
+
+def _draw_skeleton(canvas: np.ndarray, keypoints: list[Keypoint], sizes: _Sizes) -> None:
+    visible = {point.name: point for point in keypoints if point.visibility >= VISIBLE}
+    bones = [(visible[a], visible[b]) for a, b in POSE_CONNECTIONS if a in visible and b in visible]
+    # All outlines first, so no dark edge crosses a bone drawn before it.
+    for start, end in bones:
+        cv2.line(
+            canvas, _pixel(start), _pixel(end), OUTLINE, sizes.stroke + 2 * sizes.outline,
+            cv2.LINE_AA,
+        )  # fmt: skip
+    for start, end in bones:
+        color = _side_color(start.name) if _side(start.name) == _side(end.name) else MIDLINE
+        cv2.line(canvas, _pixel(start), _pixel(end), color, sizes.stroke, cv2.LINE_AA)
+    for point in visible.values():
+        center = _pixel(point)
+        cv2.circle(canvas, center, sizes.dot_radius + sizes.outline, OUTLINE, -1, cv2.LINE_AA)
+        cv2.circle(canvas, center, sizes.dot_radius, _side_color(point.name), -1, cv2.LINE_AA)
+
+
+def _pixel(point: Keypoint) -> tuple[int, int]:
+    return round(point.x), round(point.y)
+
+
+def _side(name: str) -> str:
+    return name.split("_", 1)[0] if name.startswith(("left_", "right_")) else "middle"
+
+
+def _side_color(name: str) -> tuple[int, int, int]:
+    return {"left": LEFT_SIDE, "right": RIGHT_SIDE}.get(_side(name), MIDLINE)
+
+
+def _label_box(
+    draw: ImageDraw.ImageDraw,
+    box: Box,
+    text: str,
+    color: tuple[int, int, int],
+    font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
+    sizes: _Sizes,
+) -> None:
+    """A tab in the box's colour on its top-left corner: above the box, or inside it when the
+    box touches the top of the photo."""
+    left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
+    tab_width, tab_height = right - left + sizes.padding, bottom - top + sizes.padding
+    tab_top = box.y - tab_height if box.y >= tab_height else box.y
+    tab = (box.x, tab_top, box.x + tab_width, tab_top + tab_height)
+    draw.rectangle(tab, fill=color)
+    draw.text((box.x + sizes.padding // 2 - left, tab_top + sizes.padding // 2 - top), text,
+              fill=OUTLINE, font=font)  # fmt: skip
+
+
+class _Legend:
+    """One entry per colour (swatch, hex, name, share), in as many columns as the width fits."""
+
+    def __init__(self, colors: list[DominantColor], width: int, sizes: _Sizes) -> None:
+        self.entries = [_legend_text(color) for color in colors] or ["no clothing colours"]
+        self.colors = colors
+        self.padding = sizes.padding
+        self.font_size = sizes.font
+        self.font = ImageFont.load_default(size=self.font_size)
+        # A narrow photo gets a smaller font rather than legend text cut off at its edge.
+        widest = self._entry_width()
+        if widest > width - 2 * self.padding:
+            self.font_size = max(
+                6, math.floor(self.font_size * (width - 2 * self.padding) / widest)
+            )
+            self.font = ImageFont.load_default(size=self.font_size)
+            widest = self._entry_width()
+        self.column_width = widest + 2 * self.padding
+        self.columns = max(1, (width - self.padding) // self.column_width)
+        self.row_height = self._swatch_size() + self.padding
+        rows = math.ceil(len(self.entries) / self.columns)
+        self.height = self.padding + rows * self.row_height
+
+    def draw(self, draw: ImageDraw.ImageDraw, top: int) -> None:
+        swatch = self._swatch_size()
+        for index, text in enumerate(self.entries):
+            row, column = divmod(index, self.columns)
+            x = self.padding + column * self.column_width
+            y = top + self.padding + row * self.row_height
+            text_x = x
+            if index < len(self.colors):
+                draw.rectangle(
+                    (x, y, x + swatch - 1, y + swatch - 1),
+                    fill=self.colors[index].rgb,
+                    outline=SWATCH_EDGE,
+                    width=max(1, swatch // 16),
+                )
+                text_x = x + swatch + self.padding
+            draw.text((text_x, y + swatch / 2), text, fill=LEGEND_TEXT, font=self.font, anchor="lm")
+
+    def _swatch_size(self) -> int:
+        return round(self.font_size * 1.5)
+
+    def _entry_width(self) -> int:
+        text_width = max(math.ceil(self.font.getlength(text)) for text in self.entries)
+        swatch = self._swatch_size() + self.padding if self.colors else 0
+        return swatch + text_width
+
+
+def _legend_text(color: DominantColor) -> str:
+    return f"{color.hex}  {color.name}  {color.fraction:.0%}"

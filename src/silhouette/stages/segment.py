@@ -1,0 +1,197 @@
+"""Segment: a transparent cutout of the person (IS-Net matte through rembg, restricted to the
+person the pose stage found) and a binary clothing mask.
+
+No clothing-segmentation model ships in any package this project can use, so the clothing mask
+is a heuristic, honest about its limits: the person's matte minus the head and neck, the face,
+the hands and skin-coloured pixels (skin tone sampled from the person's own face). It cannot
+tell a bag or a held object from clothing, and bare skin whose colour differs from the face
+(tattoos, strong shadows) stays in; clothing close to the skin tone (beige, tan) may be lost."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import cache
+
+import cv2
+import numpy as np
+from PIL import Image
+from rembg import new_session
+from rembg.sessions.base import BaseSession
+
+from silhouette import imaging, keys
+from silhouette.models import model_path, model_version
+from silhouette.schema import PipelineState, Stage, StageResult
+from silhouette.stages.ingest import WORKING_IMAGE
+from silhouette.stages.pose import PERSON_MASK
+from silhouette.stages.types import Box, Keypoint
+from silhouette.storage import ArtifactStore
+
+CUTOUT, CLOTHING_MASK = "cutout", "clothing_mask"
+# A matte region belongs to the person when this share of it lies on the (dilated) person mask.
+PERSON_SHARE = 0.3
+# Below this share of the person mask covered by the matte, IS-Net missed the person (it looks
+# for the most salient object): the pose stage's person mask is the cutout instead.
+MATTE_MIN_COVERAGE = 0.5
+# Skin: pixels within this CIELAB distance of the face's median colour.
+SKIN_DELTA_E = 14.0
+VISIBLE = 0.5
+
+
+@dataclass
+class Segmentation:
+    alpha: np.ndarray  # uint8 (H, W): 0 background .. 255 person
+    clothing: np.ndarray  # bool (H, W)
+    source: str  # "isnet" or "pose_mask"
+
+
+@cache
+def _matting_session() -> BaseSession:
+    isnet = model_path("isnet")
+    os.environ["U2NET_HOME"] = str(isnet.parent)  # rembg loads custom models only from there
+    return new_session("dis_custom", model_path=str(isnet))
+
+
+def person_matte(image: np.ndarray) -> np.ndarray:
+    """IS-Net's salient-object matte (uint8, H x W) at the photo's resolution."""
+    [mask] = _matting_session().predict(Image.fromarray(image))
+    return np.asarray(mask)
+
+
+def segment_person(
+    image: np.ndarray, person_mask: np.ndarray, keypoints: list[Keypoint], face_box: Box | None
+) -> Segmentation:
+    near_person = _near(person_mask > 0)
+    alpha, source = _person_alpha(person_matte(image), person_mask, near_person)
+    clothing = clothing_mask(image, alpha, keypoints, face_box) & near_person
+    return Segmentation(alpha, clothing, source)
+
+
+def _near(person: np.ndarray) -> np.ndarray:
+    """The person mask grown by 3% of the photo's size: MediaPipe's mask is coarse and misses
+    hair, fingers and loose clothing that the matte has."""
+    reach = max(3, int(0.03 * max(person.shape)))
+    return cv2.dilate(person.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
+
+
+def _person_alpha(
+    matte: np.ndarray, person_mask: np.ndarray, near_person: np.ndarray
+) -> tuple[np.ndarray, str]:
+    """The matte's regions that belong to the person; other salient objects and people
+    (even touching ones) are dropped."""
+    person = person_mask > 0
+    count, labels = cv2.connectedComponents((matte >= 128).astype(np.uint8))
+    keep = np.zeros(matte.shape, bool)
+    for label in range(1, count):
+        region = labels == label
+        if near_person[region].mean() >= PERSON_SHARE:
+            keep |= region
+    # Soft edges: keep the matte's partial alpha in a thin band around the kept regions.
+    band = cv2.dilate(keep.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    alpha = np.where(band & near_person, matte, 0).astype(np.uint8)
+    if person.any() and (alpha[person] >= 128).mean() < MATTE_MIN_COVERAGE:
+        return person_mask.astype(np.uint8), "pose_mask"
+    return alpha, "isnet"
+
+
+def clothing_mask(
+    image: np.ndarray, alpha: np.ndarray, keypoints: list[Keypoint], face_box: Box | None
+) -> np.ndarray:
+    """Pixels of the person that are most likely clothing (see the module notes)."""
+    height, width = alpha.shape
+    mask = alpha >= 128
+    points = {k.name: k for k in keypoints}
+    scale = _body_scale(points, face_box, width)
+    mask &= ~_head_and_neck(points, face_box, (height, width))
+    hands = np.zeros((height, width), np.uint8)
+    for hand in ("left", "right"):
+        for part in ("wrist", "pinky", "index", "thumb"):
+            point = points.get(f"{hand}_{part}")
+            if point is not None and point.visibility >= VISIBLE:
+                hands[...] = cv2.circle(
+                    hands, (int(point.x), int(point.y)), int(0.35 * scale), 1, -1
+                )
+    mask &= hands == 0
+    skin = _skin_like(image, face_box)
+    if skin is not None:
+        mask &= ~skin
+    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
+    return opened > 0
+
+
+def _body_scale(points: dict[str, Keypoint], face_box: Box | None, width: int) -> float:
+    """A length that grows with the person's size in the photo: the shoulder width."""
+    left, right = points.get("left_shoulder"), points.get("right_shoulder")
+    if left is not None and right is not None:
+        return max(8.0, float(np.hypot(left.x - right.x, left.y - right.y)))
+    return float(face_box.width * 2) if face_box else width / 10
+
+
+def _head_and_neck(
+    points: dict[str, Keypoint], face_box: Box | None, size: tuple[int, int]
+) -> np.ndarray:
+    """Everything above a line a little below the shoulders' top, within the head's reach,
+    plus the (enlarged) face box."""
+    height, width = size
+    region = np.zeros(size, np.uint8)
+    left, right = points.get("left_shoulder"), points.get("right_shoulder")
+    nose = points.get("nose")
+    if left is not None and right is not None and nose is not None:
+        shoulder_y = min(left.y, right.y)
+        neck_y = shoulder_y - 0.15 * abs(shoulder_y - nose.y)
+        half_width = 0.6 * abs(left.x - right.x)
+        centre_x = (left.x + right.x) / 2
+        x0, x1 = int(max(0, centre_x - half_width)), int(min(width, centre_x + half_width))
+        region[: int(max(0, neck_y)), x0:x1] = 1
+    if face_box is not None:
+        grow = int(0.25 * face_box.width)
+        region[
+            max(0, face_box.y - 2 * grow) : min(height, face_box.y + face_box.height + grow),
+            max(0, face_box.x - grow) : min(width, face_box.x + face_box.width + grow),
+        ] = 1
+    return region > 0
+
+
+def _skin_like(image: np.ndarray, face_box: Box | None) -> np.ndarray | None:
+    """Pixels whose colour is close to the skin in the middle of the face, if there is a face."""
+    if face_box is None or face_box.width < 8:
+        return None
+    inset_x, inset_y = face_box.width // 4, face_box.height // 4
+    centre = image[
+        face_box.y + inset_y : face_box.y + face_box.height - inset_y,
+        face_box.x + inset_x : face_box.x + face_box.width - inset_x,
+    ]
+    if centre.size == 0:
+        return None
+    lab = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
+    skin = np.median(cv2.cvtColor(centre, cv2.COLOR_RGB2LAB).reshape(-1, 3), axis=0)
+    # OpenCV's 8-bit Lab scales L to 0..255; back to 0..100 for a CIE76 distance.
+    difference = (lab - skin) * np.array([100 / 255, 1, 1], np.float32)
+    return np.linalg.norm(difference, axis=2) < SKIN_DELTA_E
+
+
+def cutout_png(image: np.ndarray, alpha: np.ndarray) -> bytes:
+    return imaging.encode_png(np.dstack([image, alpha]))
+
+
+def run(state: PipelineState, store: ArtifactStore) -> StageResult:
+    image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+    person_mask = imaging.decode(store.get(state.artifact(PERSON_MASK)))
+    person = state.stages[Stage.POSE].facts["person"]
+    keypoints = [Keypoint(**point) for point in person["keypoints"]]
+    face_box = Box(**person["face_box"]) if person.get("face_box") else None
+    result = segment_person(image, person_mask, keypoints, face_box)
+    cutout_key = keys.artifact(state.job_id, CUTOUT, "png")
+    clothing_key = keys.artifact(state.job_id, CLOTHING_MASK, "png")
+    store.put(cutout_key, cutout_png(image, result.alpha), "image/png")
+    store.put(clothing_key, imaging.encode_png(result.clothing.astype(np.uint8) * 255), "image/png")
+    return StageResult(
+        artifacts={CUTOUT: cutout_key, CLOTHING_MASK: clothing_key},
+        facts={
+            "segmentation": {
+                "cutout_source": result.source,
+                "clothing_pixels": int(result.clothing.sum()),
+            }
+        },
+        models={"isnet": model_version("isnet")} if result.source == "isnet" else {},
+    )

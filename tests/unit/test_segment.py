@@ -1,0 +1,80 @@
+"""Cutout and clothing mask on real photos (IS-Net through rembg, MediaPipe person mask)."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from silhouette.stages.pose import estimate_pose
+from silhouette.stages.segment import cutout_png, segment_person
+
+
+def analyse(sample, name: str):
+    image = np.asarray(Image.open(sample.path(name)).convert("RGB"))
+    pose = estimate_pose(image)
+    return image, pose, segment_person(image, pose.person_mask, pose.keypoints, pose.face_box)
+
+
+@pytest.fixture(scope="module")
+def bus(sample):
+    return analyse(sample, "bus")
+
+
+@pytest.fixture(scope="module")
+def zidane(sample):
+    return analyse(sample, "zidane")
+
+
+def _outside(box, shape, margin: float) -> np.ndarray:
+    grow_x, grow_y = int(box.width * margin), int(box.height * margin)
+    outside = np.ones(shape, bool)
+    outside[
+        max(0, box.y - grow_y) : box.y + box.height + grow_y,
+        max(0, box.x - grow_x) : box.x + box.width + grow_x,
+    ] = False
+    return outside
+
+
+def test_cutout_covers_the_person_and_not_the_background(bus):
+    image, pose, result = bus
+    opaque = result.alpha >= 128
+    person = pose.person_mask > 0
+    assert result.source == "isnet"
+    assert opaque[person].mean() > 0.9  # the person is in the cutout
+    # The bus, the street and the other pedestrians are not.
+    assert opaque[_outside(pose.bbox, opaque.shape, 0.1)].mean() < 0.002
+    assert (opaque & ~person).sum() < 0.25 * person.sum()
+
+
+def test_touching_people_stay_out_of_the_cutout(zidane):
+    _, pose, result = zidane
+    opaque = result.alpha >= 128
+    outside = _outside(pose.bbox, opaque.shape, 0.05)
+    assert opaque[outside].sum() < 0.05 * opaque.sum()
+
+
+def test_cutout_png_is_rgba_at_the_photo_resolution(bus):
+    image, _, result = bus
+    cutout = Image.open(io.BytesIO(cutout_png(image, result.alpha)))
+    assert cutout.mode == "RGBA" and cutout.size == (810, 1080)
+    assert np.array_equal(np.asarray(cutout)[..., :3], image)
+
+
+def test_clothing_mask_is_the_body_without_head_face_and_hands(bus):
+    _, pose, result = bus
+    clothing, opaque = result.clothing, result.alpha >= 128
+    assert clothing.dtype == bool and clothing.shape == opaque.shape
+    assert not (clothing & ~opaque).any()
+    assert 0.4 < clothing.sum() / opaque.sum() < 0.95
+    face = pose.face_box
+    assert not clothing[face.y : face.y + face.height, face.x : face.x + face.width].any()
+    points = {k.name: k for k in pose.keypoints}
+    for name in ("nose", "left_wrist", "right_wrist"):
+        x, y = int(points[name].x), int(points[name].y)
+        assert not clothing[y, x], name
+    for name in ("left_hip", "right_hip", "left_knee"):  # trousers and jacket are in
+        x, y = int(points[name].x), int(points[name].y)
+        assert clothing[y - 3 : y + 4, x - 3 : x + 4].mean() > 0.5, name

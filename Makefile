@@ -5,7 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 VENV := $(CACHE)/venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint serve clean
+.PHONY: setup demo test lint serve build clean
 
 setup:
 	@./scripts/setup
@@ -23,8 +23,13 @@ lint: setup
 	$(CACHE)/tools/bin/sam validate --lint --region us-east-1
 	$(CACHE)/node/node_modules/.bin/asl-validator --json-path statemachine.asl.json
 
+# Container images for AWS (needs Docker): the models go into the images from .build/models.
+build: setup
+	SILHOUETTE_CACHE=.build $(VENV)/silhouette fetch layers/models/manifest.json
+	$(CACHE)/tools/bin/sam build
+
 serve: setup
 	$(VENV)/silhouette serve
 
 clean:
-	rm -rf silhouette-out .pytest_cache
+	rm -rf silhouette-out .pytest_cache .build .aws-sam

@@ -32,6 +32,7 @@ class Stage(StrEnum):
     POSE = "pose"
     SEGMENT = "segment"
     COLORS = "colors"
+    FACE = "face"
     FINALIZE = "finalize"
 
 

@@ -59,7 +59,7 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
     entered = [
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
     ]
-    assert entered[:8] == [
+    assert entered[:11] == [
         "Ingest",
         "IngestOutcome",
         "Pose",
@@ -68,12 +68,14 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
         "SegmentOutcome",
         "Colors",
         "ColorsOutcome",
+        "FaceWanted",
+        "Face",
+        "FaceOutcome",
     ]
     assert entered[-1] == "RecordCompleted"
-    assert set(job.timings_ms) == {"ingest", "pose", "segment", "colors", "total"}
-    assert job.timings_ms["total"] >= sum(
-        job.timings_ms[s] for s in ("ingest", "pose", "segment", "colors")
-    )
+    stages = ("ingest", "pose", "segment", "colors", "face")
+    assert set(job.timings_ms) == {*stages, "total"}
+    assert job.timings_ms["total"] >= sum(job.timings_ms[s] for s in stages)
     # Exactly one partner event, describing this job.
     events = received_events(stack, queue)
     assert [(e["detail-type"], e["detail"]["job_id"]) for e in events] == [

@@ -24,6 +24,7 @@ from silhouette.stages.colors import (
 ASTRONAUT_SUIT = (60, 300, 125, 430)  # the orange spacesuit's sleeve and chest, left of the patch
 ASTRONAUT_BACKDROP = (300, 80, 360, 150)  # the grey studio backdrop beside her head
 ZIDANE_JACKET = (200, 450, 300, 650)  # the black suit jacket of the man on the left
+BUS_JEANS = (150, 720, 185, 800)  # the dark blue jeans of the man on the left, right leg
 
 ORANGE_FAMILY = {"orangered", "tomato", "coral", "darkorange", "orange", "chocolate", "sienna"}
 ACHROMATIC = {
@@ -85,6 +86,16 @@ def test_black_suit_jacket_is_black(sample):
 
     assert [color.name for color in colors] == ["black"]
     assert colors[0].fraction == 1.0
+
+
+def test_dark_denim_is_named_by_perceived_colour_not_rgb_distance(sample):
+    image = photo(sample, "bus")
+
+    colors = dominant_colors(image, region_mask(image.shape, BUS_JEANS))
+
+    # About (7, 13, 42): nearest to black in RGB, but seen as a very dark blue.
+    assert colors[0].name in {"midnightblue", "navy", "darkblue"}
+    assert colors[0].fraction > 0.7
 
 
 def test_half_red_half_blue_gives_two_colours_of_half_each():

@@ -7,7 +7,6 @@ orange suit reads as one orange rather than five shades of it."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
@@ -15,6 +14,15 @@ import cv2
 import numpy as np
 from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
+
+from silhouette import imaging, keys
+from silhouette.schema import PipelineState, StageResult
+from silhouette.stages.ingest import WORKING_IMAGE
+from silhouette.stages.overlay import render_overlay
+from silhouette.stages.segment import CLOTHING_MASK
+from silhouette.stages.subject import subject
+from silhouette.stages.types import DominantColor
+from silhouette.storage import ArtifactStore
 
 # KMeans sees at most this many clothing pixels, drawn uniformly with a fixed seed: a
 # 12-megapixel photo clusters as fast as a small one, and every share is still estimated over
@@ -83,14 +91,6 @@ CSS_COLORS: dict[str, str] = {
     "wheat": "#f5deb3", "white": "#ffffff", "whitesmoke": "#f5f5f5", "yellow": "#ffff00",
     "yellowgreen": "#9acd32",
 }  # fmt: skip
-
-
-@dataclass(frozen=True)
-class DominantColor:
-    hex: str  # "#rrggbb"
-    rgb: tuple[int, int, int]
-    fraction: float  # share of the masked (clothing) pixels, 0..1
-    name: str  # nearest CSS named colour
 
 
 def dominant_colors(
@@ -232,8 +232,6 @@ def _cluster_count(pixels: np.ndarray, max_colors: int) -> int:
 
 def _cluster(lab: np.ndarray, count: int) -> np.ndarray:
     """Each pixel's cluster label. Fits `count` clusters; merging then removes the surplus."""
-    if count == 1:
-        return np.zeros(len(lab), dtype=np.intp)
     kmeans = KMeans(n_clusters=count, n_init=3, random_state=SEED)
     # One thread: 20k points take ~40 ms, while OpenMP threads contending for busy or
     # fractional vCPUs (Lambda) took 0.2-1.1 s in measurements.
@@ -273,9 +271,27 @@ def _keep_substantial(
 
 def _describe(centre: np.ndarray, fraction: float) -> DominantColor:
     rgb = lab_to_rgb(centre)
+    # Named from the reported sRGB value, so the name always describes the hex shown with it.
     return DominantColor(
         hex="#{:02x}{:02x}{:02x}".format(*rgb),
         rgb=rgb,
         fraction=fraction,
         name=nearest_css_name(rgb_to_lab(np.array(rgb, dtype=np.uint8))),
     )
+
+
+OVERLAY = "overlay"
+
+
+def run(state: PipelineState, store: ArtifactStore) -> StageResult:
+    """Dominant colours of the clothing, and the overlay that shows them with the pose."""
+    image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+    clothing = imaging.decode(store.get(state.artifact(CLOTHING_MASK))) > 0
+    colors = dominant_colors(image, clothing)
+    person = subject(state)
+    overlay_key = keys.artifact(state.job_id, OVERLAY, "jpg")
+    overlay = render_overlay(
+        image, person.keypoints, person.bbox, colors, person.face_box, clothing_mask=clothing
+    )
+    store.put(overlay_key, overlay, "image/jpeg")
+    return StageResult(artifacts={OVERLAY: overlay_key}, facts={"colors": to_facts(colors)})

@@ -22,11 +22,16 @@ import numpy as np
 import onnxruntime as ort
 from mediapipe.tasks.python import BaseOptions, vision
 
-from silhouette.models import model_path
+from silhouette import imaging, keys
+from silhouette.models import model_path, model_version
+from silhouette.schema import PipelineState, StageResult
+from silhouette.stages.ingest import WORKING_IMAGE
+from silhouette.stages.subject import subject
 from silhouette.stages.types import Box
+from silhouette.storage import ArtifactStore
 
 # MediaPipe's default; on the sample photos what scores below it is mostly hands, blurred crowds
-# and clothing.
+# and clothing (and one face in profile, which the models could not read anyway).
 MIN_DETECTION_CONFIDENCE = 0.5
 # A hint is searched with this fraction of its width and height added on every side, so a face
 # box from the pose stage leaves the detector the context around the face it was trained with.
@@ -130,7 +135,7 @@ def analyse_face(image: np.ndarray, hint: Box | None = None) -> FaceAnalysis | N
     face = detect_face(image, hint)
     if face is None:
         return None
-    to_unit = face_alignment(face.keypoints)
+    to_unit = _alignment(face.keypoints)
     readable = _is_readable(face.keypoints)
     age, age_range = (
         _age(_probabilities(image, to_unit, "age", AGE_CHIP_SIZE)) if readable else (None, None)
@@ -139,7 +144,7 @@ def analyse_face(image: np.ndarray, hint: Box | None = None) -> FaceAnalysis | N
     return FaceAnalysis(
         box=face.box,
         detection_confidence=face.confidence,
-        crop=face_chip(image, to_unit, CROP_SIZE),
+        crop=_chip(image, to_unit, CROP_SIZE),
         age=age,
         age_range=age_range,
         sex=sex,
@@ -148,19 +153,24 @@ def analyse_face(image: np.ndarray, hint: Box | None = None) -> FaceAnalysis | N
 
 
 def to_facts(result: FaceAnalysis | None) -> dict[str, Any]:
-    """What the job record stores under `face`: estimates the models are unsure of say so."""
+    """What the job record stores under `face`. Estimates the models are unsure of say so and
+    carry no number: the confidence of a withheld sex would only hint at the guess."""
     if result is None:
         return {"status": "unknown", "reason": "no face found"}
     if result.age is None or result.age_range is None:
         age = {"status": "unknown", "estimate": None, "range": None}
     else:
         age = {"status": "ok", "estimate": round(result.age), "range": list(result.age_range)}
+    known_sex = result.sex != "unknown"
     return {
         "status": "ok",
         "box": result.box.as_dict(),
         "detection_confidence": round(result.detection_confidence, 3),
         "age": age,
-        "sex": {"value": result.sex, "confidence": round(result.sex_confidence, 3)},
+        "sex": {
+            "value": result.sex,
+            "confidence": round(result.sex_confidence, 3) if known_sex else None,
+        },
     }
 
 
@@ -176,21 +186,21 @@ def _find(image: np.ndarray, hint: Box | None) -> FaceDetection | None:
     height, width = image.shape[:2]
     if hint is not None:
         region = _around(hint, HINT_MARGIN, width, height)
-        faces = _detect_in(image, region) if region.width and region.height else []
+        faces = detect_faces(image, region) if region.width and region.height else []
         if faces:
             return _largest(faces)
-    faces = _detect_in(image, Box(0, 0, width, height))
+    faces = detect_faces(image, Box(0, 0, width, height))
     return _largest(faces) if faces else None
 
 
 def _refined(image: np.ndarray, face: FaceDetection) -> FaceDetection:
     height, width = image.shape[:2]
-    faces = _detect_in(image, _around(face.box, REFINE_MARGIN, width, height))
+    faces = detect_faces(image, _around(face.box, REFINE_MARGIN, width, height))
     same = max(faces, key=lambda found: _iou(found.box, face.box), default=None)
     return same if same is not None and _iou(same.box, face.box) >= SAME_FACE_IOU else face
 
 
-def face_alignment(keypoints: np.ndarray) -> np.ndarray:
+def _alignment(keypoints: np.ndarray) -> np.ndarray:
     """The 2x3 similarity transform from image pixels to the unit face chip (padding included),
     fitted as dlib fits it, on dlib's five points estimated from the detector's keypoints."""
     target = (DLIB_TEMPLATE + CHIP_PADDING) / (1 + 2 * CHIP_PADDING)
@@ -214,7 +224,7 @@ def _dlib_points(keypoints: np.ndarray) -> np.ndarray:
     )
 
 
-def face_chip(image: np.ndarray, to_unit: np.ndarray, size: int, zoom: float = 1.0) -> np.ndarray:
+def _chip(image: np.ndarray, to_unit: np.ndarray, size: int, zoom: float = 1.0) -> np.ndarray:
     """A size x size chip as dlib's extract_image_chip makes it: halve the source (Gaussian
     pyramid) until the chip samples it at no less than half resolution, then bilinear; outside
     the image is black. `zoom` > 1 magnifies about the chip's centre."""
@@ -248,9 +258,10 @@ def _around(box: Box, margin: float, width: int, height: int) -> Box:
     return Box(left, top, max(0, right - left), max(0, bottom - top))
 
 
-def _detect_in(image: np.ndarray, region: Box) -> list[FaceDetection]:
-    """Faces in `region` of `image`, in image coordinates."""
+def detect_faces(image: np.ndarray, region: Box | None = None) -> list[FaceDetection]:
+    """Faces in `region` of `image` (default: all of it), in image coordinates."""
     height, width = image.shape[:2]
+    region = region or Box(0, 0, width, height)
     crop = image[region.y : region.y + region.height, region.x : region.x + region.width]
     found = _detector().detect(
         mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(crop))
@@ -329,7 +340,7 @@ def _pyramid_levels(to_chip: np.ndarray, size: int) -> int:
 
 def _probabilities(image: np.ndarray, to_unit: np.ndarray, model: str, size: int) -> np.ndarray:
     """The model's class probabilities averaged over the chip, its mirror image and zooms."""
-    chips = [face_chip(image, to_unit, size, zoom) for zoom in VIEW_ZOOMS]
+    chips = [_chip(image, to_unit, size, zoom) for zoom in VIEW_ZOOMS]
     views = np.stack(chips + [chip[:, ::-1] for chip in chips]).astype(np.float32)
     inputs = ((views - MODEL_MEAN) / MODEL_SCALE).transpose(0, 3, 1, 2)
     session = _session(model)
@@ -366,3 +377,22 @@ def _is_readable(keypoints: np.ndarray) -> bool:
         return False
     nose_offset = float(np.dot(nose - (right_eye + left_eye) / 2, eye_line)) / eye_distance**2
     return abs(nose_offset) <= MAX_NOSE_OFFSET
+
+
+FACE_CROP = "face_crop"
+
+
+def run(state: PipelineState, store: ArtifactStore) -> StageResult:
+    """Age and sex of the primary subject's face, searched first where the pose stage saw it."""
+    image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+    person = subject(state)
+    result = analyse_face(image, hint=person.face_box or person.bbox)
+    artifacts = {}
+    if result is not None:
+        artifacts[FACE_CROP] = keys.artifact(state.job_id, FACE_CROP, "png")
+        store.put(artifacts[FACE_CROP], imaging.encode_png(result.crop), "image/png")
+    return StageResult(
+        artifacts=artifacts,
+        facts={"face": to_facts(result)},
+        models={name: model_version(name) for name in ("face_detector", "age", "gender")},
+    )

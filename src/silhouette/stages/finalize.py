@@ -36,11 +36,17 @@ def record_fields(request: FinalizeRequest) -> dict[str, Any]:
         "image": facts.get("image"),
         "person": facts.get("person"),
         "colors": facts.get("colors"),
-        "face": facts.get("face"),
+        "face": facts.get("face") or _face_switched_off(request),
         "artifacts": artifacts,
         "timings_ms": timings,
         "models": models,
     }
+
+
+def _face_switched_off(request: FinalizeRequest) -> dict[str, str] | None:
+    if request.terminal != JobStatus.COMPLETED or request.job.options.face:
+        return None
+    return {"status": "off", "reason": "face analysis was switched off for this job"}
 
 
 def _rejection_reason(state: PipelineState) -> str:
@@ -52,7 +58,8 @@ def _rejection_reason(state: PipelineState) -> str:
 
 def _failed_stage(state: PipelineState) -> Stage:
     """Stages run in order, so the one that failed is the first without a result."""
-    return next(stage for stage in Stage if stage not in state.stages)
+    skipped = set() if state.options.face else {Stage.FACE}
+    return next(stage for stage in Stage if stage not in state.stages and stage not in skipped)
 
 
 def _error_text(state: PipelineState) -> str:

@@ -1,6 +1,6 @@
 """Overlay: the photo with what the pipeline found drawn on it, so a person can check the
-result at a glance: the clothing mask tinted, the pose skeleton, the person and face boxes, and
-a legend strip below the photo with the clothing colours.
+result at a glance: the clothing outlined (the rest dimmed), the pose skeleton, the person and
+face boxes, and a legend strip below the photo with the clothing colours.
 
 The output is a JPEG as wide as the photo and taller by the legend strip, which never covers the
 photo. Strokes, dots and text are sized from the photo's longer side, so the overlay reads the
@@ -16,8 +16,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from silhouette.stages.colors import DominantColor
-from silhouette.stages.types import Box, Keypoint
+from silhouette.stages.types import Box, DominantColor, Keypoint
 
 # MediaPipe's POSE_CONNECTIONS (mediapipe.solutions.pose), by landmark name.
 POSE_CONNECTIONS: tuple[tuple[str, str], ...] = (
@@ -49,8 +48,10 @@ RIGHT_SIDE = (0, 176, 255)
 MIDLINE = (255, 255, 255)
 PERSON_BOX = (0, 230, 118)
 FACE_BOX = (255, 214, 0)
-MASK_TINT = (224, 64, 251)
-MASK_OPACITY = 0.3
+MASK_OUTLINE = (224, 64, 251)
+# Outside the clothing the photo is dimmed, not the clothing tinted: the garment keeps its real
+# colour, so it can be compared by eye with its legend swatch.
+OUTSIDE_BRIGHTNESS = 0.45
 OUTLINE = (0, 0, 0)  # under every stroke, so it stands out on light and dark photos alike
 LEGEND_BACKGROUND = (32, 32, 32)
 LEGEND_TEXT = (240, 240, 240)
@@ -98,7 +99,7 @@ def render_overlay(
     sizes = _Sizes.for_photo(width, height)
     canvas = image.copy()
     if clothing_mask is not None:
-        _tint_mask(canvas, clothing_mask, sizes)
+        _show_mask(canvas, clothing_mask, sizes)
     _draw_box(canvas, bbox, PERSON_BOX, sizes)
     if face_box is not None:
         _draw_box(canvas, face_box, FACE_BOX, sizes)
@@ -108,28 +109,26 @@ def render_overlay(
     overlay = Image.new("RGB", (width, height + legend.height), LEGEND_BACKGROUND)
     overlay.paste(Image.fromarray(canvas))
     draw = ImageDraw.Draw(overlay)
-    font = ImageFont.load_default(size=legend.font_size)
-    _label_box(draw, bbox, "person", PERSON_BOX, font, sizes)
+    _label_box(draw, bbox, "person", PERSON_BOX, legend.font, sizes)
     if face_box is not None:
-        _label_box(draw, face_box, "face", FACE_BOX, font, sizes)
+        _label_box(draw, face_box, "face", FACE_BOX, legend.font, sizes)
     legend.draw(draw, top=height)
     output = io.BytesIO()
     overlay.save(output, format="JPEG", quality=JPEG_QUALITY)
     return output.getvalue()
 
 
-def _tint_mask(canvas: np.ndarray, mask: np.ndarray, sizes: _Sizes) -> None:
-    """Blend MASK_TINT over the clothing and trace its outline, in place."""
+def _show_mask(canvas: np.ndarray, mask: np.ndarray, sizes: _Sizes) -> None:
+    """Dim everything but the clothing and trace its outline, in place."""
     if mask.shape != canvas.shape[:2]:
         raise ValueError(f"clothing mask {mask.shape} does not match image {canvas.shape[:2]}")
     selected = (mask != 0).astype(np.uint8)
-    # Scalar arithmetic and a masked copy: no full-size tint image or boolean indexing, which
-    # cost several times more on a 12-megapixel photo.
-    tint = tuple(channel * MASK_OPACITY for channel in MASK_TINT) + (0,)
-    blended = cv2.add(cv2.convertScaleAbs(canvas, alpha=1 - MASK_OPACITY), tint)
-    cv2.copyTo(blended, selected, canvas)
+    # Scalar arithmetic and a masked copy: no boolean indexing, which costs several times more
+    # on a 12-megapixel photo.
+    dimmed = cv2.convertScaleAbs(canvas, alpha=OUTSIDE_BRIGHTNESS)
+    cv2.copyTo(dimmed, 1 - selected, canvas)
     contours, _ = cv2.findContours(selected, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
-    cv2.drawContours(canvas, contours, -1, MASK_TINT, max(1, sizes.stroke // 2), cv2.LINE_AA)
+    cv2.drawContours(canvas, contours, -1, MASK_OUTLINE, max(1, sizes.stroke // 2), cv2.LINE_AA)
 
 
 def _draw_box(canvas: np.ndarray, box: Box, color: tuple[int, int, int], sizes: _Sizes) -> None:
@@ -143,10 +142,8 @@ def _draw_skeleton(canvas: np.ndarray, keypoints: list[Keypoint], sizes: _Sizes)
     bones = [(visible[a], visible[b]) for a, b in POSE_CONNECTIONS if a in visible and b in visible]
     # All outlines first, so no dark edge crosses a bone drawn before it.
     for start, end in bones:
-        cv2.line(
-            canvas, _pixel(start), _pixel(end), OUTLINE, sizes.stroke + 2 * sizes.outline,
-            cv2.LINE_AA,
-        )  # fmt: skip
+        outlined = sizes.stroke + 2 * sizes.outline
+        cv2.line(canvas, _pixel(start), _pixel(end), OUTLINE, outlined, cv2.LINE_AA)
     for start, end in bones:
         color = _side_color(start.name) if _side(start.name) == _side(end.name) else MIDLINE
         cv2.line(canvas, _pixel(start), _pixel(end), color, sizes.stroke, cv2.LINE_AA)
@@ -183,8 +180,8 @@ def _label_box(
     tab_top = box.y - tab_height if box.y >= tab_height else box.y
     tab = (box.x, tab_top, box.x + tab_width, tab_top + tab_height)
     draw.rectangle(tab, fill=color)
-    draw.text((box.x + sizes.padding // 2 - left, tab_top + sizes.padding // 2 - top), text,
-              fill=OUTLINE, font=font)  # fmt: skip
+    text_origin = (box.x + sizes.padding // 2 - left, tab_top + sizes.padding // 2 - top)
+    draw.text(text_origin, text, fill=OUTLINE, font=font)
 
 
 class _Legend:

@@ -20,6 +20,7 @@ from silhouette import imaging, keys
 from silhouette.errors import RejectedInput
 from silhouette.models import model_path, model_version
 from silhouette.schema import PipelineState, StageResult
+from silhouette.stages.face import detect_faces
 from silhouette.stages.ingest import WORKING_IMAGE
 from silhouette.stages.types import Box, Keypoint, PoseEstimate
 from silhouette.storage import ArtifactStore
@@ -72,21 +73,11 @@ def _landmarker() -> vision.PoseLandmarker:
     return vision.PoseLandmarker.create_from_options(options)
 
 
-@cache
-def _face_detector() -> vision.FaceDetector:
-    options = vision.FaceDetectorOptions(
-        base_options=BaseOptions(model_asset_path=str(model_path("face_detector"))),
-        running_mode=vision.RunningMode.IMAGE,
-        min_detection_confidence=0.6,
-    )
-    return vision.FaceDetector.create_from_options(options)
-
-
 def estimate_pose(image: np.ndarray) -> PoseEstimate | None:
     """The primary subject of an RGB uint8 photo, or None when no person is found."""
     height, width = image.shape[:2]
     people = _detect_people(image, Box(0, 0, width, height), (height, width))
-    faces = _detect_faces(image)
+    faces = [face.box for face in detect_faces(image)]
     crops = [_crop_around_face(f, width, height) for f in faces]
     for crop in [*crops, *_tiles(width, height)]:
         for found in _detect_people(image[_slices(crop)], crop, (height, width)):
@@ -159,18 +150,6 @@ def _bounding_box(keypoints: list[Keypoint], mask: np.ndarray) -> Box:
     left, top = max(0, int(left)), max(0, int(top))
     right, bottom = min(width, int(np.ceil(right))), min(height, int(np.ceil(bottom)))
     return Box(left, top, right - left, bottom - top)
-
-
-def _detect_faces(image: np.ndarray) -> list[Box]:
-    height, width = image.shape[:2]
-    boxes = []
-    for detection in _face_detector().detect(_mp_image(image)).detections:
-        box = detection.bounding_box
-        left, top = max(0, box.origin_x), max(0, box.origin_y)
-        right, bottom = min(width, box.origin_x + box.width), min(height, box.origin_y + box.height)
-        if right > left and bottom > top:
-            boxes.append(Box(left, top, right - left, bottom - top))
-    return boxes
 
 
 def _crop_around_face(face: Box, width: int, height: int) -> Box:

@@ -21,9 +21,10 @@ from rembg.sessions.base import BaseSession
 
 from silhouette import imaging, keys
 from silhouette.models import model_path, model_version
-from silhouette.schema import PipelineState, Stage, StageResult
+from silhouette.schema import PipelineState, StageResult
 from silhouette.stages.ingest import WORKING_IMAGE
 from silhouette.stages.pose import PERSON_MASK
+from silhouette.stages.subject import subject
 from silhouette.stages.types import Box, Keypoint
 from silhouette.storage import ArtifactStore
 
@@ -177,10 +178,8 @@ def cutout_png(image: np.ndarray, alpha: np.ndarray) -> bytes:
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
     person_mask = imaging.decode(store.get(state.artifact(PERSON_MASK)))
-    person = state.stages[Stage.POSE].facts["person"]
-    keypoints = [Keypoint(**point) for point in person["keypoints"]]
-    face_box = Box(**person["face_box"]) if person.get("face_box") else None
-    result = segment_person(image, person_mask, keypoints, face_box)
+    person = subject(state)
+    result = segment_person(image, person_mask, person.keypoints, person.face_box)
     cutout_key = keys.artifact(state.job_id, CUTOUT, "png")
     clothing_key = keys.artifact(state.job_id, CLOTHING_MASK, "png")
     store.put(cutout_key, cutout_png(image, result.alpha), "image/png")

@@ -44,3 +44,13 @@ class PoseEstimate:
     person_count: int
     person_mask: np.ndarray
     face_box: Box | None
+
+
+@dataclass(frozen=True)
+class DominantColor:
+    """A clothing colour and its share of the clothing pixels."""
+
+    hex: str  # "#rrggbb"
+    rgb: tuple[int, int, int]
+    fraction: float  # 0..1
+    name: str  # nearest CSS named colour

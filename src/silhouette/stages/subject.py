@@ -1,0 +1,24 @@
+"""The primary subject as the pose stage recorded it (see pose.to_facts), for later stages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from silhouette.schema import PipelineState, Stage
+from silhouette.stages.types import Box, Keypoint
+
+
+@dataclass(frozen=True)
+class Subject:
+    keypoints: list[Keypoint]
+    bbox: Box
+    face_box: Box | None
+
+
+def subject(state: PipelineState) -> Subject:
+    person = state.stages[Stage.POSE].facts["person"]
+    return Subject(
+        keypoints=[Keypoint(**point) for point in person["keypoints"]],
+        bbox=Box(**person["bbox"]),
+        face_box=Box(**person["face_box"]) if person.get("face_box") else None,
+    )

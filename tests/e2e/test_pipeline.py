@@ -30,9 +30,14 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
 
     assert job.status == JobStatus.COMPLETED
     assert (job.image.width, job.image.height, job.image.format) == (810, 1080, "JPEG")
+    # Every model ran: pose, cutout and clothing mask, colours with the overlay, face.
     assert len(job.person["keypoints"]) == 33 and job.person["person_count"] >= 2
-    assert {"image", "person_mask", "result"} <= set(job.artifacts)
-    assert "pose_landmarker" in job.models
+    assert 1 <= len(job.colors) <= 5 and abs(sum(c["fraction"] for c in job.colors) - 1) < 0.01
+    assert job.face["status"] == "ok" and job.face["sex"]["value"] in ("male", "unknown")
+    assert set(job.artifacts) == {
+        "image", "person_mask", "cutout", "clothing_mask", "overlay", "face_crop", "result"
+    }
+    assert set(job.models) == {"pose_landmarker", "face_detector", "isnet", "age", "gender"}
     # The DynamoDB item itself, read without the project's model.
     item = stack.client("dynamodb").get_item(
         TableName=stack.outputs["JobsTableName"], Key={"job_id": {"S": job_id}}

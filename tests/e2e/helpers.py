@@ -13,8 +13,13 @@ from silhouette.local.stack import EmbeddedStack
 from silhouette.schema import JobOptions, JobResult
 
 
-def upload(data: bytes, content_type: str = "image/jpeg", filename: str = "photo.jpg") -> str:
-    job_id, post = jobs.create_upload(filename, content_type, JobOptions())
+def upload(
+    data: bytes,
+    content_type: str = "image/jpeg",
+    filename: str = "photo.jpg",
+    options: JobOptions | None = None,
+) -> str:
+    job_id, post = jobs.create_upload(filename, content_type, options or JobOptions())
     assert post is not None
     response = requests.post(
         post.url, data=post.fields, files={"file": (filename, data, content_type)}, timeout=30

@@ -50,6 +50,10 @@ def test_analyze_writes_results_and_artifacts_per_photo(sample, tmp_path):
     assert result["image"] == {"width": 512, "height": 512, "format": "PNG"}
     assert set(result["timings_ms"]) >= {"ingest", "pose", "segment", "colors", "total"}
     assert (out / "astronaut" / "image.png").read_bytes().startswith(b"\x89PNG")
+    for artifact in ("cutout.png", "clothing_mask.png", "person_mask.png", "face_crop.png"):
+        assert (out / "astronaut" / artifact).read_bytes().startswith(b"\x89PNG"), artifact
+    assert (out / "astronaut" / "overlay.jpg").read_bytes().startswith(b"\xff\xd8")
+    assert len(result["person"]["keypoints"]) == 33 and result["colors"]
     assert json.loads((out / "empty" / "result.json").read_text())["reason"].startswith(
         "empty file"
     )

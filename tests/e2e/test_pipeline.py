@@ -4,13 +4,14 @@ and the job event."""
 
 from __future__ import annotations
 
+import colorsys
 import json
 
 import pytest
 
 from silhouette import keys
 from silhouette.errors import PermanentError, TransientError
-from silhouette.schema import JobStatus
+from silhouette.schema import JobOptions, JobStatus
 from tests.e2e.helpers import (
     execution_history,
     received_events,
@@ -35,7 +36,13 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
     assert 1 <= len(job.colors) <= 5 and abs(sum(c["fraction"] for c in job.colors) - 1) < 0.01
     assert job.face["status"] == "ok" and job.face["sex"]["value"] in ("male", "unknown")
     assert set(job.artifacts) == {
-        "image", "person_mask", "cutout", "clothing_mask", "overlay", "face_crop", "result"
+        "image",
+        "person_mask",
+        "cutout",
+        "clothing_mask",
+        "overlay",
+        "face_crop",
+        "result",
     }
     assert set(job.models) == {"pose_landmarker", "face_detector", "isnet", "age", "gender"}
     # The DynamoDB item itself, read without the project's model.
@@ -124,6 +131,35 @@ def test_photo_without_a_person_is_rejected_by_pose(stack, sample):
     assert (job.status, job.reason) == (JobStatus.REJECTED, "no person detected")
     assert job.image is not None and job.person is None
     assert set(job.timings_ms) == {"ingest", "pose", "total"}
+
+
+def test_face_analysis_can_be_switched_off_per_job(stack, sample):
+    job_id = upload(sample.path("zidane").read_bytes(), options=JobOptions(face=False))
+
+    job = wait_until_finished(stack, job_id)
+
+    assert job.status == JobStatus.COMPLETED and job.options.face is False
+    assert job.face == {"status": "off", "reason": "face analysis was switched off for this job"}
+    assert "face" not in job.timings_ms and "face_crop" not in job.artifacts
+    entered = [
+        e["stateEnteredEventDetails"]["name"]
+        for e in execution_history(stack, job_id)
+        if "stateEnteredEventDetails" in e
+    ]
+    assert "FaceWanted" in entered and "Face" not in entered
+
+
+def test_clothing_colours_of_a_real_garment(stack, sample):
+    job_id = upload(sample.path("astronaut").read_bytes(), "image/png", "astronaut.png")
+
+    job = wait_until_finished(stack, job_id)
+
+    # The orange spacesuit is most of the clothing: a red-orange hue, clearly saturated.
+    top = job.colors[0]
+    hue, saturation, _ = colorsys.rgb_to_hsv(*(channel / 255 for channel in top["rgb"]))
+    assert top["fraction"] > 0.4
+    assert 0.0 <= hue * 360 <= 30 and saturation > 0.5, top
+    assert job.face["sex"]["value"] in ("female", "unknown")
 
 
 def test_duplicate_object_created_events_start_one_execution(stack, sample):

@@ -10,16 +10,9 @@ import pytest
 from PIL import Image
 
 from silhouette.stages.overlay import POSE_CONNECTIONS, render_overlay
+from silhouette.stages.types import LANDMARK_NAMES as LANDMARKS
 from silhouette.stages.types import Box, DominantColor, Keypoint
 
-LANDMARKS = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
 GREY = (128, 128, 128)
 JPEG_TOLERANCE = 12  # per channel, inside flat areas at quality 90
 # Hand-placed on the astronaut photo (512 x 512): her face, shoulders and right arm.

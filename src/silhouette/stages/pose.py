@@ -22,17 +22,9 @@ from silhouette.models import model_path, model_version
 from silhouette.schema import PipelineState, StageResult
 from silhouette.stages.face import detect_faces
 from silhouette.stages.ingest import WORKING_IMAGE
-from silhouette.stages.types import Box, Keypoint, PoseEstimate
+from silhouette.stages.types import LANDMARK_NAMES, Box, Keypoint, PoseEstimate
 from silhouette.storage import ArtifactStore
 
-LANDMARK_NAMES = (
-    "nose", "left_eye_inner", "left_eye", "left_eye_outer", "right_eye_inner", "right_eye",
-    "right_eye_outer", "left_ear", "right_ear", "mouth_left", "mouth_right", "left_shoulder",
-    "right_shoulder", "left_elbow", "right_elbow", "left_wrist", "right_wrist", "left_pinky",
-    "right_pinky", "left_index", "right_index", "left_thumb", "right_thumb", "left_hip",
-    "right_hip", "left_knee", "right_knee", "left_ankle", "right_ankle", "left_heel",
-    "right_heel", "left_foot_index", "right_foot_index",
-)  # fmt: skip
 PERSON_MASK = "person_mask"
 MAX_PEOPLE = 5
 # Confidence is the presence of the head and shoulders: they are in frame in nearly every

@@ -36,6 +36,7 @@ class Source(BaseModel):
 class Asset(BaseModel):
     name: str
     file: str
+    version: str = ""  # of the model (or photo) itself; the package's is in `source`
     sha256: str
     size: int
     source: Source

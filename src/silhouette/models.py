@@ -21,6 +21,6 @@ def model_path(name: str) -> Path:
 
 
 def model_version(name: str) -> str:
-    """What the record's `models` field says about a model: file and package version."""
+    """What the record's `models` field says about a model: its version, file and package."""
     asset = next(a for a in manifest().assets if a.name == name)
-    return f"{asset.file} ({asset.source.package} {asset.source.version})"
+    return f"{asset.version}: {asset.file} ({asset.source.package} {asset.source.version})"

@@ -14,6 +14,7 @@ import requests
 
 from silhouette import jobs
 from silhouette.schema import JobOptions, JobResult, JobStatus
+from silhouette.stages.finalize import RESULT_ARTIFACT
 
 POLL_SECONDS = 0.2
 
@@ -79,7 +80,7 @@ def save(job: PhotoJob, out_dir: Path) -> Path:
     document = job.result.model_dump(mode="json")
     for name, key in job.result.artifacts.items():
         data = jobs.download(key)
-        if name == "result":
+        if name == RESULT_ARTIFACT:
             document = json.loads(data)
             continue
         path = folder / f"{name}{Path(key).suffix}"

@@ -5,7 +5,6 @@ directly against the embedded stack or any endpoint whose names are in its envir
 
 from __future__ import annotations
 
-import json
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -75,12 +74,6 @@ def get_job(job_id: str) -> JobResult:
         return records.get(job_id).to_result()
     except DoesNotExist:
         raise JobNotFound(job_id) from None
-
-
-def get_result_document(job_id: str, s3: Any = None) -> dict[str, Any]:
-    """The result.json a finished job stored next to its artifacts."""
-    response = (s3 or s3_client()).get_object(Bucket=get_settings().bucket, Key=keys.result(job_id))
-    return json.loads(response["Body"].read())
 
 
 def download(key: str, s3: Any = None) -> bytes:

@@ -233,7 +233,7 @@ def _chip(image: np.ndarray, to_unit: np.ndarray, size: int, zoom: float = 1.0) 
     to_chip[:, 2] = zoom * to_chip[:, 2] + (1 - zoom) * size / 2
     levels = _pyramid_levels(to_chip, size)
     region = _source_region(to_chip, size, levels, image.shape[1], image.shape[0])
-    source = image[region.y : region.y + region.height, region.x : region.x + region.width]
+    source = image[region.slices]
     for _ in range(levels):
         source = cv2.pyrDown(source)
     to_source = to_chip.copy()
@@ -262,10 +262,7 @@ def detect_faces(image: np.ndarray, region: Box | None = None) -> list[FaceDetec
     """Faces in `region` of `image` (default: all of it), in image coordinates."""
     height, width = image.shape[:2]
     region = region or Box(0, 0, width, height)
-    crop = image[region.y : region.y + region.height, region.x : region.x + region.width]
-    found = _detector().detect(
-        mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(crop))
-    )
+    found = _detector().detect(mp_image(image[region.slices]))
     faces = []
     for detection in found.detections:
         box = detection.bounding_box
@@ -290,16 +287,19 @@ def detect_faces(image: np.ndarray, region: Box | None = None) -> list[FaceDetec
     return faces
 
 
+def mp_image(image: np.ndarray) -> mp.Image:
+    """An RGB uint8 array as the image type MediaPipe's tasks take."""
+    return mp.Image(image_format=mp.ImageFormat.SRGB, data=np.ascontiguousarray(image))
+
+
 def _largest(faces: list[FaceDetection]) -> FaceDetection:
     """The subject: the largest face (the most confident of equally large ones)."""
     return max(faces, key=lambda face: (face.box.width * face.box.height, face.confidence))
 
 
 def _iou(a: Box, b: Box) -> float:
-    left, top = max(a.x, b.x), max(a.y, b.y)
-    right, bottom = min(a.x + a.width, b.x + b.width), min(a.y + a.height, b.y + b.height)
-    intersection = max(0, right - left) * max(0, bottom - top)
-    union = a.width * a.height + b.width * b.height - intersection
+    intersection = a.intersection(b)
+    union = a.area + b.area - intersection
     return intersection / union if union else 0.0
 
 

@@ -29,6 +29,21 @@ class Box:
     def as_dict(self) -> dict[str, int]:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
+    @property
+    def area(self) -> int:
+        return self.width * self.height
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        """Index an (H, W, ...) array with these to get the box's pixels."""
+        return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
+
+    def intersection(self, other: Box) -> int:
+        """The area the two boxes share, in pixels."""
+        width = min(self.x + self.width, other.x + other.width) - max(self.x, other.x)
+        height = min(self.y + self.height, other.y + other.height) - max(self.y, other.y)
+        return max(0, width) * max(0, height)
+
 
 @dataclass(frozen=True)
 class Keypoint:

@@ -1,33 +1,65 @@
-"""Client-facing job operations: request an upload, read a job's status and result.
-
-This is the logic the HTTP API exposes (POST /uploads, GET /jobs/{id}); the CLI calls it
-directly against the embedded stack or any endpoint whose names are in its environment."""
+"""What a client can do with its jobs: request an upload, read status and result, list and
+delete. Every operation is scoped to the caller's tenant: another tenant's job is reported as
+missing, exactly like one that never existed. The HTTP API (silhouette.api) is a thin layer
+over these functions."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import json
+import re
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Any, Literal, get_args
 
 from pynamodb.exceptions import DoesNotExist
 
 from silhouette import keys, records
+from silhouette.records import JobRecord
 from silhouette.schema import JobOptions, JobResult, JobStatus
 from silhouette.settings import get_settings
-from silhouette.storage import s3_client
+from silhouette.storage import delete_prefixes, s3_client
 
-ACCEPTED_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
-
-
-@dataclass(frozen=True)
-class Upload:
-    job_id: str
-    url: str
-    fields: dict[str, str]
+ContentType = Literal["image/jpeg", "image/png", "image/webp"]
+ACCEPTED_CONTENT_TYPES: tuple[str, ...] = get_args(ContentType)
 
 
 class JobNotFound(Exception):
     pass
+
+
+class JobBusy(Exception):
+    """The job is being analysed; deleting it now would race the running stage."""
+
+
+class UploadTooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes is more than the {limit} bytes an upload may have")
+        self.limit = limit
+
+
+class InvalidCursor(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A presigned POST: send `fields` plus the file as multipart/form-data to `url`."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+
+
+@dataclass(frozen=True)
+class Download:
+    url: str
+    filename: str
+    expires_at: datetime
 
 
 def new_job_id() -> str:
@@ -36,46 +68,117 @@ def new_job_id() -> str:
 
 
 def create_upload(
-    filename: str | None, content_type: str, options: JobOptions, s3: Any = None
-) -> tuple[str, Upload | None]:
-    """A QUEUED job and a presigned POST for its photo.
-
-    A content type outside the allowlist ends the job REJECTED at once (no upload is offered),
-    so the client still gets a job with a reason."""
+    tenant: str,
+    filename: str | None,
+    content_type: ContentType,
+    options: JobOptions,
+    size: int | None = None,
+    s3: Any = None,
+) -> tuple[JobResult, Upload]:
+    """A QUEUED job and a presigned POST whose policy fixes the key, the content type and the
+    largest size. Zero bytes are let through so the pipeline rejects them with a reason."""
     settings = get_settings()
+    if size is not None and size > settings.max_upload_bytes:
+        raise UploadTooLarge(size, settings.max_upload_bytes)
     job_id = new_job_id()
-    records.create_queued(job_id, filename, options)
-    if content_type not in ACCEPTED_CONTENT_TYPES:
-        records.finish(
-            job_id,
-            JobStatus.REJECTED,
-            {
-                "reason": f"unsupported content type {content_type!r} "
-                f"(accepted: {', '.join(ACCEPTED_CONTENT_TYPES)})"
-            },
-        )
-        return job_id, None
+    record = records.create_queued(job_id, tenant, filename, options)
     post = (s3 or s3_client()).generate_presigned_post(
         Bucket=settings.bucket,
         Key=keys.upload(job_id),
         Fields={"Content-Type": content_type},
         Conditions=[
             {"Content-Type": content_type},
-            # Zero bytes are let through so the pipeline rejects them with a reason.
             ["content-length-range", 0, settings.max_upload_bytes],
         ],
         ExpiresIn=settings.upload_url_expiry_seconds,
     )
-    return job_id, Upload(job_id=job_id, url=post["url"], fields=post["fields"])
+    upload = Upload(
+        url=post["url"],
+        fields=post["fields"],
+        expires_at=_expiry(settings.upload_url_expiry_seconds),
+        max_bytes=settings.max_upload_bytes,
+    )
+    return record.to_result(), upload
 
 
-def get_job(job_id: str) -> JobResult:
+def owned(tenant: str, job_id: str) -> JobRecord:
+    """The tenant's job; `JobNotFound` for a missing id and for another tenant's job alike."""
     try:
-        return records.get(job_id).to_result()
+        record = records.get(job_id)
     except DoesNotExist:
         raise JobNotFound(job_id) from None
+    if record.tenant != tenant:
+        raise JobNotFound(job_id)
+    return record
 
 
-def download(key: str, s3: Any = None) -> bytes:
-    response = (s3 or s3_client()).get_object(Bucket=get_settings().bucket, Key=key)
-    return response["Body"].read()
+def get_job(tenant: str, job_id: str) -> JobResult:
+    return owned(tenant, job_id).to_result()
+
+
+def downloads(result: JobResult, s3: Any = None) -> dict[str, Download]:
+    """Presigned GETs for every artifact, saved under a name derived from the upload's."""
+    settings = get_settings()
+    client = s3 or s3_client()
+    stem = _safe_stem(result.filename) or result.job_id[:8]
+    links = {}
+    for name, key in result.artifacts.items():
+        filename = f"{stem}-{name}{PurePosixPath(key).suffix}"
+        url = client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": settings.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=settings.download_url_expiry_seconds,
+        )
+        links[name] = Download(
+            url=url, filename=filename, expires_at=_expiry(settings.download_url_expiry_seconds)
+        )
+    return links
+
+
+def delete_job(tenant: str, job_id: str, s3: Any = None) -> None:
+    """Erase the photo, every artifact and the record.
+
+    Objects go first: if the record cannot be deleted (a stage started meanwhile), nothing of
+    the photo is left and the client is told to try again once the job has finished."""
+    record = owned(tenant, job_id)
+    if record.status == JobStatus.PROCESSING:
+        raise JobBusy(job_id)
+    delete_prefixes(s3 or s3_client(), get_settings().bucket, keys.job_prefixes(job_id))
+    if not records.delete(job_id):
+        raise JobBusy(job_id)
+
+
+def list_jobs(tenant: str, limit: int, cursor: str | None) -> tuple[list[JobResult], str | None]:
+    """One page of the tenant's jobs, newest first, and the cursor of the next page."""
+    page = records.for_tenant(tenant, limit, _decode_cursor(tenant, cursor) if cursor else None)
+    results = [record.to_result() for record in page]
+    last = page.last_evaluated_key
+    return results, _encode_cursor(last) if last else None
+
+
+def _encode_cursor(last_key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
+
+
+def _decode_cursor(tenant: str, cursor: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error):
+        raise InvalidCursor("not a cursor this API returned") from None
+    if not isinstance(key, dict) or key.get("tenant") != {"S": tenant}:
+        raise InvalidCursor("not a cursor this API returned")
+    return key
+
+
+def _safe_stem(filename: str | None) -> str:
+    """The upload's name without extension, reduced to characters every browser keeps."""
+    stem = PurePosixPath((filename or "").replace("\\", "/")).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:64]
+
+
+def _expiry(seconds: int) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)

@@ -15,8 +15,10 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
+from pynamodb.pagination import ResultIterator
 
 from silhouette.schema import JobOptions, JobResult, JobStatus
 from silhouette.settings import get_settings
@@ -28,6 +30,17 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class TenantJobsIndex(GlobalSecondaryIndex["JobRecord"]):
+    """A tenant's jobs, newest first (the `tenant-jobs` index in template.yaml)."""
+
+    class Meta:
+        index_name = "tenant-jobs"
+        projection = AllProjection()
+
+    tenant = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
+
+
 class JobRecord(Model):
     class Meta:
         # Bound to the configured table on first use (see `_table`): the name comes from
@@ -35,6 +48,7 @@ class JobRecord(Model):
         table_name = "unbound"
 
     job_id = UnicodeAttribute(hash_key=True)
+    tenant = UnicodeAttribute()
     status = UnicodeAttribute()
     stage = UnicodeAttribute(null=True)
     reason = UnicodeAttribute(null=True)
@@ -53,6 +67,8 @@ class JobRecord(Model):
     created_at = UTCDateTimeAttribute(default=_now)
     updated_at = UTCDateTimeAttribute(default=_now)
     notified_at = UTCDateTimeAttribute(null=True)
+
+    by_tenant = TenantJobsIndex()
 
     def to_result(self) -> JobResult:
         data = {
@@ -73,26 +89,19 @@ def _table() -> type[JobRecord]:
     return JobRecord
 
 
-def create_queued(job_id: str, filename: str | None, options: JobOptions) -> JobRecord:
+def create_queued(
+    job_id: str, tenant: str, filename: str | None, options: JobOptions
+) -> JobRecord:
     """A new job awaiting its upload. Fails if the id is already taken."""
     record = _table()(
         job_id=job_id,
+        tenant=tenant,
         status=JobStatus.QUEUED.value,
         filename=filename,
         options=options.model_dump(),
     )
     record.save(condition=JobRecord.job_id.does_not_exist())
     return record
-
-
-def ensure_queued(job_id: str, options: JobOptions) -> JobRecord:
-    """The job's record, created QUEUED if an upload arrived without one."""
-    try:
-        return create_queued(job_id, None, options)
-    except PutError as error:
-        if not _is_condition_failure(error):
-            raise
-        return get(job_id)
 
 
 def get(job_id: str) -> JobRecord:
@@ -105,6 +114,28 @@ def find(job_id: str) -> JobRecord | None:
         return get(job_id)
     except DoesNotExist:
         return None
+
+
+def for_tenant(
+    tenant: str, limit: int, start_after: dict[str, Any] | None = None
+) -> ResultIterator[JobRecord]:
+    """The tenant's jobs, newest first; the iterator's `last_evaluated_key` continues the list."""
+    return _table().by_tenant.query(
+        tenant, scan_index_forward=False, limit=limit, last_evaluated_key=start_after
+    )
+
+
+def delete(job_id: str) -> bool:
+    """Erase the record unless a stage is running. False if one is (or the job is gone)."""
+    try:
+        _table()(job_id=job_id).delete(
+            condition=JobRecord.job_id.exists() & (JobRecord.status != JobStatus.PROCESSING.value)
+        )
+    except DeleteError as error:
+        if _is_condition_failure(error):
+            return False
+        raise
+    return True
 
 
 def mark_processing(job_id: str, stage: str) -> bool:
@@ -163,5 +194,5 @@ def mark_notified(job_id: str) -> None:
     )
 
 
-def _is_condition_failure(error: PutError | UpdateError) -> bool:
+def _is_condition_failure(error: PutError | UpdateError | DeleteError) -> bool:
     return error.cause_response_code == "ConditionalCheckFailedException"

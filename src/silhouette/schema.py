@@ -97,17 +97,25 @@ class FinalizeRequest(BaseModel):
     job: PipelineState
 
 
-class JobResult(BaseModel):
-    """The job record as clients see it (result.json, status API, DynamoDB item)."""
+class JobSummary(BaseModel):
+    """Where a job stands: what the status API returns, small enough to poll every second."""
 
-    schema_version: str = SCHEMA_VERSION
     job_id: str
+    tenant: str
     status: JobStatus
-    stage: str | None = None
-    reason: str | None = None
-    error: str | None = None
+    stage: str | None = Field(None, description="the stage running now (PROCESSING only)")
+    reason: str | None = Field(None, description="why the photo was REJECTED")
+    error: str | None = Field(None, description="what FAILED: `<stage>: <ErrorType>: <message>`")
     filename: str | None = None
     options: JobOptions = Field(default_factory=JobOptions)
+    created_at: datetime
+    updated_at: datetime
+
+
+class JobResult(JobSummary):
+    """The job record as clients see it (result.json, result API, DynamoDB item)."""
+
+    schema_version: str = SCHEMA_VERSION
     image: ImageFacts | None = None
     person: dict[str, Any] | None = None
     colors: list[dict[str, Any]] | None = None
@@ -115,5 +123,3 @@ class JobResult(BaseModel):
     artifacts: dict[str, str] = Field(default_factory=dict)
     timings_ms: dict[str, int] = Field(default_factory=dict)
     models: dict[str, str] = Field(default_factory=dict)
-    created_at: datetime
-    updated_at: datetime

@@ -16,13 +16,17 @@ class Settings(BaseSettings):
     bucket: str = Field("", description="bucket holding uploads, working images and results")
     table: str = Field("", description="DynamoDB table of job records")
     event_bus: str = Field("", description="EventBridge bus for job events")
-    state_machine_arn: str = Field("", description="pipeline state machine (starter only)")
+    state_machine_arn: str = Field("", description="pipeline state machine (starter and API)")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
 
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     min_side: int = 64
     upload_url_expiry_seconds: int = 300
+    download_url_expiry_seconds: int = 900
+    minio_webhook_token: str = Field(
+        "", description="shared secret MinIO sends with its webhook events; empty refuses them"
+    )
 
     # layers/models/manifest.json in a checkout; the images copy it next to the models.
     model_manifest: Path = (

@@ -10,12 +10,16 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
+import boto3
 from pydantic import BaseModel, ConfigDict, Field
 
 from silhouette import keys, records
 from silhouette.errors import PermanentError
 from silhouette.observability import logger, publish_metric
+from silhouette.pipeline import transient_aws_errors
 from silhouette.schema import JobOptions, PipelineState
+from silhouette.settings import get_settings
+from silhouette.storage import s3_client
 
 
 class UploadedObject(BaseModel):
@@ -98,13 +102,24 @@ def _size(size: float | None) -> int | None:
     return None if size is None else int(size)
 
 
-def start_job(upload: UploadedObject, stepfunctions: Any, state_machine_arn: str) -> bool:
-    """Start the pipeline for one upload. False when it is not a job upload or already started."""
+def start_job(upload: UploadedObject, stepfunctions: Any, s3: Any) -> bool:
+    """Start the pipeline for one upload. False when it is not a job upload or already started.
+
+    An upload whose job has no record (deleted, or never requested through the API) belongs
+    to no tenant: it is erased instead of analysed."""
+    settings = get_settings()
     job_id = keys.job_id_from_upload(upload.key)
-    if job_id is None:
-        logger.warning("ignoring an object outside the upload scheme", extra={"key": upload.key})
+    if upload.bucket != settings.bucket or job_id is None:
+        logger.warning(
+            "ignoring an object outside the upload scheme",
+            extra={"bucket": upload.bucket, "key": upload.key},
+        )
         return False
-    record = records.ensure_queued(job_id, JobOptions())
+    record = records.find(job_id)
+    if record is None:
+        logger.warning("erasing an upload without a job", extra={"job_id": job_id})
+        s3.delete_object(Bucket=upload.bucket, Key=upload.key)
+        return False
     state = PipelineState(
         job_id=job_id,
         bucket=upload.bucket,
@@ -115,7 +130,7 @@ def start_job(upload: UploadedObject, stepfunctions: Any, state_machine_arn: str
     )
     try:
         stepfunctions.start_execution(
-            stateMachineArn=state_machine_arn, name=job_id, input=state.model_dump_json()
+            stateMachineArn=settings.state_machine_arn, name=job_id, input=state.model_dump_json()
         )
     except stepfunctions.exceptions.ExecutionAlreadyExists:
         logger.info("duplicate upload event: job already started", extra={"job_id": job_id})
@@ -124,3 +139,11 @@ def start_job(upload: UploadedObject, stepfunctions: Any, state_machine_arn: str
     logger.info("job started", extra={"job_id": job_id})
     publish_metric("JobsStarted", 1)
     return True
+
+
+def start_uploads(event: dict[str, Any]) -> dict[str, int]:
+    """Start a job for every upload an object-created event announces."""
+    stepfunctions, s3 = boto3.client("stepfunctions"), s3_client()
+    with transient_aws_errors("starter"):
+        started = [start_job(upload, stepfunctions, s3) for upload in uploaded_objects(event)]
+    return {"started": sum(started), "skipped": len(started) - sum(started)}

@@ -10,7 +10,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from silhouette.errors import PermanentError
+from silhouette.errors import PermanentError, TransientError
 
 # Path-style addressing works with every S3-compatible endpoint (moto server, LocalStack, MinIO).
 _CLIENT_CONFIG = Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
@@ -59,6 +59,23 @@ class MemoryStore:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.objects[key] = data
         self.content_types[key] = content_type
+
+
+def delete_prefixes(client: Any, bucket: str, prefixes: tuple[str, ...]) -> int:
+    """Delete every object under `prefixes`; the number deleted."""
+    deleted = 0
+    for prefix in prefixes:
+        for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+            objects = [{"Key": item["Key"]} for item in page.get("Contents", [])]
+            if not objects:
+                continue
+            response = client.delete_objects(
+                Bucket=bucket, Delete={"Objects": objects, "Quiet": True}
+            )
+            if response.get("Errors"):
+                raise TransientError(f"objects not deleted: {response['Errors']}")
+            deleted += len(objects)
+    return deleted
 
 
 def put_json(store: ArtifactStore, key: str, document: Any) -> None:

@@ -6,6 +6,7 @@ import pytest
 
 from silhouette import keys
 from silhouette.errors import PermanentError
+from silhouette.settings import get_settings
 from silhouette.starter import start_job, uploaded_objects
 
 JOB = "0123456789abcdef0123456789abcdef"
@@ -76,11 +77,15 @@ def test_other_events_are_refused():
 @pytest.mark.parametrize(
     "key", ["results/x/result.json", f"uploads/{JOB}/../../etc", f"uploads/{JOB[:-1]}/original"]
 )
-def test_objects_outside_the_upload_scheme_start_nothing(key):
+def test_objects_outside_the_upload_scheme_start_nothing(key, monkeypatch):
+    monkeypatch.setenv("SILHOUETTE_BUCKET", "photos")
+    get_settings.cache_clear()
+
     class NoStepFunctions:
         def start_execution(self, **kwargs):
             raise AssertionError("must not start")
 
     [upload] = uploaded_objects({"Records": [s3_record(key)]})
     assert keys.job_id_from_upload(key) is None
-    assert start_job(upload, NoStepFunctions(), "arn") is False
+    assert start_job(upload, NoStepFunctions(), s3=None) is False
+    get_settings.cache_clear()

@@ -8,6 +8,7 @@ import json
 import logging
 import os
 import re
+import secrets
 import socket
 import time
 from pathlib import Path
@@ -17,6 +18,7 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
+from silhouette.local.gateway import LocalApiGateway
 from silhouette.local.lambda_runtime import FunctionCode, LambdaRuntime
 from silhouette.local.template import Template
 from silhouette.settings import get_settings
@@ -40,13 +42,18 @@ class EmbeddedStack:
         stack_name: str = DEFAULT_STACK_NAME,
         region: str = DEFAULT_REGION,
         port: int = 0,
+        api_port: int = 0,
+        api_keys: dict[str, str] | None = None,
         root: Path = PROJECT_ROOT,
     ) -> None:
+        """`api_keys` maps API key -> tenant; by default one fresh key for tenant `local`."""
         self.template = Template(root / "template.yaml", stack_name, region)
         self.region = region
         self.port = port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.runtime = LambdaRuntime(log_path)
+        self.api_keys = api_keys or {secrets.token_urlsafe(24): "local"}
+        self.gateway = LocalApiGateway(self.template, self.client, api_port or free_port())
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._saved_environ: dict[str, str] | None = None
 
@@ -60,9 +67,11 @@ class EmbeddedStack:
         self._server.start()
         self.runtime.install()
         self.create_resources()
+        self.gateway.start()
         return self
 
     def stop(self) -> None:
+        self.gateway.stop()
         self.runtime.uninstall()
         self._server.stop()
         if self._saved_environ is not None:
@@ -94,7 +103,11 @@ class EmbeddedStack:
 
     @property
     def outputs(self) -> dict[str, str]:
-        return self.template.outputs()
+        return {**self.template.outputs(), "ApiUrl": self.gateway.url}
+
+    @property
+    def api_url(self) -> str:
+        return self.gateway.url
 
     def client(self, service: str) -> Any:
         return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region)
@@ -153,6 +166,7 @@ class EmbeddedStack:
             self._create_function(logical_id, role)
         for logical_id in self.template.resources("AWS::Serverless::StateMachine"):
             self._create_state_machine(logical_id, role)
+        self.gateway.provision(self.api_keys)
 
     def _create_bucket(self, logical_id: str) -> None:
         s3 = self.client("s3")

@@ -1,0 +1,309 @@
+"""The public HTTP API (API Gateway REST API -> one Lambda function), built on Powertools'
+event handler, which also validates requests and generates the OpenAPI document.
+
+Every error is JSON: `{"error": <code>, "message": <text>, "field": <where, for 400>}`. API
+Gateway itself answers 403 for a missing or unknown key and 429 when the usage plan throttles."""
+
+from __future__ import annotations
+
+import hmac
+from datetime import datetime
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from silhouette import jobs
+from silhouette.errors import PermanentError, TransientError, is_transient_aws_error
+from silhouette.health import Health, check_health
+from silhouette.jobs import ContentType
+from silhouette.observability import logger
+from silhouette.schema import JobOptions, JobResult, JobSummary
+from silhouette.settings import get_settings
+from silhouette.starter import start_uploads
+from silhouette.tenants import tenant_of_key
+
+API_VERSION = "1.0.0"
+API_KEY_HEADER = "x-api-key"
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+# Models --------------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. not_found")
+    message: str
+    field: str | None = Field(None, description="the request field at fault (400 only)")
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content_type: ContentType = Field(description="the photo's media type")
+    filename: str | None = Field(
+        None, max_length=255, description="the photo's name; downloads are named after it"
+    )
+    size: int | None = Field(
+        None, ge=0, description="bytes the client will upload: more than the limit gives 413"
+    )
+    options: JobOptions = Field(default_factory=JobOptions)
+
+
+class UploadForm(BaseModel):
+    """POST `fields` and then the file (as the last part, named `file`) to `url` as
+    multipart/form-data. The policy fixes the key, the content type and the size."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+
+
+class UploadCreated(BaseModel):
+    job: JobSummary
+    upload: UploadForm
+
+
+class JobPage(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page")
+
+
+class DownloadLink(BaseModel):
+    url: str = Field(description="presigned GET; the download is saved as `filename`")
+    filename: str
+    expires_at: datetime
+
+
+class ResultWithDownloads(JobResult):
+    downloads: dict[str, DownloadLink] = Field(description="one link per artifact")
+
+
+class StartSummary(BaseModel):
+    started: int
+    skipped: int
+
+
+def _error_responses(*statuses: int) -> dict[int, Any]:
+    return {
+        status: {
+            "description": HTTPStatus(status).phrase,
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+        for status in statuses
+    }
+
+
+# What every key-protected route can answer besides its own errors: refused key (API Gateway),
+# throttled (usage plan), invalid request, dependency briefly unavailable.
+_GUARDED = (400, 403, 429, 503)
+_KEY_SECURITY = [{"apiKey": []}]
+
+
+# Errors --------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.field = status, error, message, field
+
+
+def _json(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump_json(exclude_none=True),
+        headers=headers,
+    )
+
+
+@app.exception_handler(ApiError)
+def _api_error(error: ApiError) -> Response:
+    return _json(error.status, ErrorBody(error=error.error, message=error.message, field=error.field))
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response:
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ())]
+    field = ".".join(location[1:]) or (location[0] if location else None)
+    message = f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "invalid")
+    return _json(400, ErrorBody(error="invalid_request", message=message, field=field))
+
+
+@app.exception_handler(jobs.JobNotFound)
+def _not_found(error: jobs.JobNotFound) -> Response:
+    return _json(404, ErrorBody(error="not_found", message=f"no job {error.args[0]!r}"))
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response:
+    if isinstance(error, TransientError) or is_transient_aws_error(error):
+        logger.warning("dependency unavailable", exc_info=error)
+        body = ErrorBody(error="unavailable", message="a dependency is busy; retry shortly")
+        return _json(503, body, headers={"Retry-After": "1"})
+    logger.exception("unexpected error")
+    request_id = app.current_event.request_context.request_id
+    body = ErrorBody(error="internal", message=f"internal error (request {request_id})")
+    return _json(500, body)
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response:
+    return _json(404, ErrorBody(error="not_found", message="no such endpoint"))
+
+
+def _tenant() -> str:
+    """The calling tenant; API Gateway only forwards requests that carry a valid key."""
+    key_id = app.current_event.request_context.identity.api_key_id
+    if not key_id:
+        raise ApiError(403, "forbidden", "an API key is required (x-api-key header)")
+    return tenant_of_key(key_id)
+
+
+# Routes --------------------------------------------------------------------------------------
+
+
+@app.post(
+    "/uploads",
+    status_code=201,
+    summary="Create a job and a presigned POST for its photo",
+    responses=_error_responses(*_GUARDED, 413),
+    security=_KEY_SECURITY,
+)
+def create_upload(request: UploadRequest) -> UploadCreated:
+    try:
+        job, upload = jobs.create_upload(
+            _tenant(), request.filename, request.content_type, request.options, request.size
+        )
+    except jobs.UploadTooLarge as error:
+        raise ApiError(413, "too_large", str(error), field="size") from error
+    return UploadCreated(
+        job=JobSummary.model_validate(job.model_dump()),
+        upload=UploadForm(
+            url=upload.url,
+            fields=upload.fields,
+            expires_at=upload.expires_at,
+            max_bytes=upload.max_bytes,
+        ),
+    )
+
+
+@app.get(
+    "/jobs",
+    summary="The caller's jobs, newest first",
+    responses=_error_responses(*_GUARDED),
+    security=_KEY_SECURITY,
+)
+def list_jobs(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> JobPage:
+    try:
+        page, next_cursor = jobs.list_jobs(_tenant(), limit, cursor)
+    except jobs.InvalidCursor as error:
+        raise ApiError(400, "invalid_request", f"cursor: {error}", field="cursor") from error
+    return JobPage(
+        jobs=[JobSummary.model_validate(job.model_dump()) for job in page],
+        next_cursor=next_cursor,
+    )
+
+
+@app.get(
+    "/jobs/<job_id>",
+    summary="A job's status, stage, timestamps and reason or error",
+    responses=_error_responses(*_GUARDED, 404),
+    security=_KEY_SECURITY,
+)
+def get_job(job_id: str) -> JobSummary:
+    return JobSummary.model_validate(jobs.get_job(_tenant(), job_id).model_dump())
+
+
+@app.get(
+    "/jobs/<job_id>/result",
+    summary="A finished job's record with download links for every artifact",
+    responses=_error_responses(*_GUARDED, 404, 409),
+    security=_KEY_SECURITY,
+)
+def get_result(job_id: str) -> ResultWithDownloads:
+    result = jobs.get_job(_tenant(), job_id)
+    if not result.status.is_terminal:
+        raise ApiError(
+            409, "not_finished", f"job is {result.status.value}; poll /jobs/{job_id} until it ends"
+        )
+    links = {
+        name: DownloadLink(url=link.url, filename=link.filename, expires_at=link.expires_at)
+        for name, link in jobs.downloads(result).items()
+    }
+    return ResultWithDownloads(**result.model_dump(), downloads=links)
+
+
+@app.delete(
+    "/jobs/<job_id>",
+    status_code=204,
+    summary="Erase the photo, every artifact and the record",
+    responses={204: {"description": "erased"}, **_error_responses(*_GUARDED, 404, 409)},
+    security=_KEY_SECURITY,
+)
+def delete_job(job_id: str):  # unannotated: Powertools cannot validate a bare `Response` return
+    try:
+        jobs.delete_job(_tenant(), job_id)
+    except jobs.JobBusy as error:
+        raise ApiError(
+            409, "busy", "the job is being analysed; delete it once it has finished"
+        ) from error
+    return Response(status_code=204)
+
+
+@app.get(
+    "/health",
+    summary="Whether storage, table and state machine are reachable",
+    responses={
+        503: {
+            "description": "a dependency is unreachable",
+            "content": {"application/json": {"model": Health}},
+        }
+    },
+)
+def health() -> Response[Health]:
+    report = check_health()
+    status = 200 if report.status == "ok" else 503
+    return Response(status_code=status, content_type="application/json", body=report)
+
+
+@app.post(
+    "/webhooks/minio",
+    summary="MinIO bucket notifications (S3 event records); shared-token authentication",
+    responses=_error_responses(400, 401, 503),
+)
+def minio_webhook() -> StartSummary:
+    token = get_settings().minio_webhook_token
+    sent = app.current_event.headers.get("authorization") or ""
+    sent = sent.removeprefix("Bearer ")
+    if not token or not hmac.compare_digest(sent.encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "missing or wrong webhook token")
+    try:
+        return StartSummary(**start_uploads(app.current_event.json_body or {}))
+    except (PermanentError, ValueError) as error:
+        raise ApiError(400, "invalid_request", f"not a MinIO event: {error}") from error
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi():  # unannotated: Powertools cannot validate a bare `Response` return
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=app.get_openapi_json_schema(
+            title="Silhouette",
+            version=API_VERSION,
+            description=__doc__,
+            security_schemes={"apiKey": APIKey(name=API_KEY_HEADER, in_=APIKeyIn.header)},
+        ),
+    )

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from silhouette import analysis
 from silhouette.assets import Manifest, fetch_all
-from silhouette.client import target
+from silhouette.client import api_target
 from silhouette.local.stack import DEFAULT_STACK_NAME, PROJECT_ROOT
 from silhouette.schema import JobOptions, Stage
 
@@ -30,25 +30,25 @@ def main() -> None:
 def _analyse(
     photos: list[Path],
     out: Path,
-    endpoint_url: str | None,
-    stack_name: str,
+    api_url: str | None,
+    api_key: str | None,
     options: JobOptions,
     timeout: float,
 ) -> list[analysis.PhotoJob]:
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "lambda.log"
-    with target(endpoint_url, log_path, stack_name) as where:
+    with api_target(api_url, api_key, log_path) as (api, where):
         console.print(f"[dim]analysing {len(photos)} photo(s) on the {where}[/dim]")
-        submitted = [analysis.submit(photo, options) for photo in photos]
+        submitted = [analysis.submit(api, photo, options) for photo in photos]
         with Live(_progress(submitted), console=console, transient=True) as live:
             analysis.follow(
-                submitted, timeout, on_update=lambda _: live.update(_progress(submitted))
+                api, submitted, timeout, on_update=lambda _: live.update(_progress(submitted))
             )
         for job in submitted:
-            if job.result is not None and job.result.status.is_terminal:
-                analysis.save(job, out)
+            if job.status is not None and job.status.status.is_terminal:
+                analysis.save(api, job, out)
             console.print(f"{job.photo.name}: {analysis.describe(job)} [{job.seconds:.2f}s]")
-    if endpoint_url is None:
+    if api_url is None:
         console.print(f"[dim]function logs: {log_path}[/dim]")
     return submitted
 
@@ -71,9 +71,11 @@ def _progress(submitted: list[analysis.PhotoJob]) -> Table:
     show_default=True,
 )
 @click.option(
-    "--endpoint-url", help="AWS endpoint (silhouette serve, LocalStack); default: embedded stack"
+    "--api-url",
+    envvar="SILHOUETTE_API_URL",
+    help="the API of `silhouette serve` or a deployed stack; default: an embedded stack",
 )
-@click.option("--stack-name", default=DEFAULT_STACK_NAME, show_default=True)
+@click.option("--api-key", envvar="SILHOUETTE_API_KEY", help="API key for --api-url")
 @click.option("--face/--no-face", default=True, help="estimate age and sex")
 @click.option(
     "--quality", type=click.Choice(["quality", "fast"]), default="quality", show_default=True
@@ -84,17 +86,17 @@ def _progress(submitted: list[analysis.PhotoJob]) -> Table:
 def analyze(
     photos: tuple[Path, ...],
     out: Path,
-    endpoint_url: str | None,
-    stack_name: str,
+    api_url: str | None,
+    api_key: str | None,
     face: bool,
     quality: str,
     timeout: float,
 ) -> None:
     """Analyse PHOTOS and write OUT/<photo>/result.json with the artifacts."""
     jobs = _analyse(
-        list(photos), out, endpoint_url, stack_name, JobOptions(face=face, quality=quality), timeout
+        list(photos), out, api_url, api_key, JobOptions(face=face, quality=quality), timeout
     )
-    if any(job.result is None or not job.result.status.is_terminal for job in jobs):
+    if not all(job.done for job in jobs):
         sys.exit(1)
 
 
@@ -113,7 +115,7 @@ def demo(out: Path) -> None:
     astronaut = Manifest.load(SAMPLES).path("astronaut")
     truncated.write_bytes(astronaut.read_bytes()[:1500])  # a damaged photo must be REJECTED
     started = time.monotonic()
-    jobs = _analyse([*photos, truncated], out, None, DEFAULT_STACK_NAME, JobOptions(), 600)
+    jobs = _analyse([*photos, truncated], out, None, None, JobOptions(), 600)
     table = Table(
         title=f"Silhouette demo: {len(jobs)} photos in {time.monotonic() - started:.1f}s",
         box=box.SIMPLE,
@@ -122,26 +124,34 @@ def demo(out: Path) -> None:
     for column in ("photo", "status", "size", *[f"{s} ms" for s in stages], "total", "reason"):
         table.add_column(column, overflow="fold")
     for job in jobs:
-        result = job.result
-        assert result is not None
-        size = f"{result.image.width}x{result.image.height}" if result.image else "-"
-        timings = [str(result.timings_ms.get(stage, "-")) for stage in stages]
+        result = job.result or {}
+        image = result.get("image")
+        size = f"{image['width']}x{image['height']}" if image else "-"
+        timings = [str(result.get("timings_ms", {}).get(stage, "-")) for stage in stages]
         table.add_row(
             job.photo.name,
-            result.status.value,
+            result.get("status", "-"),
             size,
             *timings,
             f"{job.seconds:.2f}s",
-            result.reason or result.error or "",
+            result.get("reason") or result.get("error") or job.refused or "",
         )
     console.print(table)
     console.print(f"results in {out}/<photo>/result.json")
-    if any(job.result is None or not job.result.status.is_terminal for job in jobs):
+    if not all(job.done for job in jobs):
         sys.exit(1)
 
 
 @main.command()
-@click.option("--port", type=int, default=4566, show_default=True)
+@click.option("--port", type=int, default=4566, show_default=True, help="AWS services")
+@click.option("--api-port", type=int, default=3000, show_default=True, help="the public API")
+@click.option(
+    "--api-keys",
+    "api_keys_file",
+    envvar="SILHOUETTE_API_KEYS_FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help='JSON {"<key>": "<tenant>"}; else $SILHOUETTE_API_KEYS; else one new key',
+)
 @click.option("--stack-name", default=DEFAULT_STACK_NAME, show_default=True)
 @click.option(
     "--log",
@@ -149,14 +159,24 @@ def demo(out: Path) -> None:
     default=Path("silhouette-out/serve-lambda.log"),
     show_default=True,
 )
-def serve(port: int, stack_name: str, log: Path) -> None:
-    """Run the embedded stack as a server on 127.0.0.1 (use it with AWS_ENDPOINT_URL)."""
-    from silhouette.local.stack import EmbeddedStack
+def serve(
+    port: int, api_port: int, api_keys_file: Path | None, stack_name: str, log: Path
+) -> None:
+    """Run the embedded stack on 127.0.0.1: the public API, and AWS for AWS_ENDPOINT_URL."""
+    from silhouette.local.stack import EmbeddedStack, load_api_keys
 
-    with EmbeddedStack(log_path=log, stack_name=stack_name, port=port) as stack:
+    with EmbeddedStack(
+        log_path=log,
+        stack_name=stack_name,
+        port=port,
+        api_port=api_port,
+        api_keys=load_api_keys(api_keys_file),
+    ) as stack:
         console.print(f"Silhouette stack {stack_name!r} on {stack.endpoint_url}")
         for name, value in stack.outputs.items():
             console.print(f"  {name}: {value}")
+        for key, tenant in stack.api_keys.items():
+            console.print(f"  API key for tenant {tenant!r}: {key}")
         console.print(f"function logs: {log}\nCtrl-C to stop")
         sys.stdout.flush()
         try:

@@ -1,29 +1,20 @@
-"""Where the CLI's jobs run: the embedded stack (started on demand) or an endpoint such as
-`silhouette serve`, LocalStack or a deployed stack, whose resource names come from the
-CloudFormation stack's outputs or, for the local servers, from template.yaml."""
+"""Where the CLI's jobs run: the public API of `silhouette serve` or a deployed stack (URL and
+key), or else an embedded stack started for the command. Also finds a stack's resource names
+(from the CloudFormation stack's outputs, or the template for local servers) for the tools
+that talk to AWS directly, such as `silhouette events`."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from urllib.parse import urlparse
 
 import boto3
 from botocore.exceptions import ClientError
 
-from silhouette.local.stack import DEFAULT_REGION, DEFAULT_STACK_NAME, PROJECT_ROOT
+from silhouette.api_client import ApiClient
+from silhouette.local.stack import PROJECT_ROOT
 from silhouette.local.template import Template
-from silhouette.settings import get_settings
-
-# Template output name -> the settings variable it fills.
-_OUTPUT_SETTINGS = {
-    "PhotoBucketName": "SILHOUETTE_BUCKET",
-    "JobsTableName": "SILHOUETTE_TABLE",
-    "JobEventBusName": "SILHOUETTE_EVENT_BUS",
-    "PipelineStateMachineArn": "SILHOUETTE_STATE_MACHINE_ARN",
-}
 
 
 def stack_outputs(endpoint_url: str | None, stack_name: str, region: str) -> dict[str, str]:
@@ -37,32 +28,16 @@ def stack_outputs(endpoint_url: str | None, stack_name: str, region: str) -> dic
 
 
 @contextmanager
-def target(
-    endpoint_url: str | None, log_path: Path, stack_name: str = DEFAULT_STACK_NAME
-) -> Iterator[str]:
-    """Make this process's settings and SDKs point at the chosen stack; yields a description."""
-    if endpoint_url is None:
-        from silhouette.local.stack import EmbeddedStack
-
-        with EmbeddedStack(log_path=log_path, stack_name=stack_name):
-            yield "embedded stack"
+def api_target(
+    api_url: str | None, api_key: str | None, log_path: Path
+) -> Iterator[tuple[ApiClient, str]]:
+    """An API client and a description of where it points."""
+    if api_url is not None:
+        if not api_key:
+            raise ValueError("an API key is needed with --api-url (or SILHOUETTE_API_KEY)")
+        yield ApiClient(api_url, api_key), api_url
         return
-    region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or DEFAULT_REGION
-    saved = dict(os.environ)
-    try:
-        os.environ["AWS_ENDPOINT_URL"] = endpoint_url
-        os.environ.setdefault("AWS_REGION", region)
-        if urlparse(endpoint_url).hostname in ("127.0.0.1", "localhost", "::1"):
-            # Local servers accept any credentials; real ones are never invented.
-            os.environ.setdefault("AWS_ACCESS_KEY_ID", "local")
-            os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "local")
-        outputs = stack_outputs(endpoint_url, stack_name, region)
-        for output, variable in _OUTPUT_SETTINGS.items():
-            if output in outputs:
-                os.environ[variable] = outputs[output]
-        get_settings.cache_clear()
-        yield endpoint_url
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-        get_settings.cache_clear()
+    from silhouette.local.stack import EmbeddedStack
+
+    with EmbeddedStack(log_path=log_path) as stack:
+        yield ApiClient(stack.api_url, next(iter(stack.api_keys))), "embedded stack"

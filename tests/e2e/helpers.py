@@ -1,4 +1,7 @@
-"""Client-side steps the end-to-end tests share: upload as a client would, wait, read events."""
+"""Client-side steps the end-to-end tests share: upload as a client would, wait, read events.
+
+The pipeline tests call the job operations in-process for tenant `TENANT`; the API tests go
+through the local API gateway with the stack's keys (see tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -12,6 +15,8 @@ from silhouette import jobs
 from silhouette.local.stack import EmbeddedStack
 from silhouette.schema import JobOptions, JobResult
 
+TENANT = "pipeline-tests"
+
 
 def upload(
     data: bytes,
@@ -19,23 +24,22 @@ def upload(
     filename: str = "photo.jpg",
     options: JobOptions | None = None,
 ) -> str:
-    job_id, post = jobs.create_upload(filename, content_type, options or JobOptions())
-    assert post is not None
+    job, post = jobs.create_upload(TENANT, filename, content_type, options or JobOptions())
     response = requests.post(
         post.url, data=post.fields, files={"file": (filename, data, content_type)}, timeout=30
     )
     assert response.status_code == 204, response.text
-    return job_id
+    return job.job_id
 
 
 def wait_until_finished(stack: EmbeddedStack, job_id: str, timeout: float = 60) -> JobResult:
     """The job's record once it is terminal and its execution has ended."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        job = jobs.get_job(job_id)
+        job = jobs.get_job(TENANT, job_id)
         if job.status.is_terminal:
             stack.wait_for_executions(deadline - time.monotonic())
-            return jobs.get_job(job_id)
+            return jobs.get_job(TENANT, job_id)
         time.sleep(0.1)
     raise AssertionError(f"job {job_id} still {job.status} after {timeout}s")
 

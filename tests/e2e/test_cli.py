@@ -1,5 +1,5 @@
-"""The `silhouette` command as a person runs it: on the embedded stack, and against
-`silhouette serve` through --endpoint-url."""
+"""The `silhouette` command as a person runs it: on the embedded stack, and against the API of
+`silhouette serve` with --api-url and a key."""
 
 from __future__ import annotations
 
@@ -41,9 +41,9 @@ def test_analyze_writes_results_and_artifacts_per_photo(sample, tmp_path):
     lines = run.stdout.splitlines()
     assert any(line.startswith("astronaut.png: COMPLETED [") for line in lines), run.stdout
     assert any(
-        line.startswith("notes.txt: REJECTED: unsupported content type 'text/plain'")
+        line.startswith("notes.txt: refused: content_type: Input should be 'image/jpeg'")
         for line in lines
-    )
+    ), run.stdout
     assert any(line.startswith("empty.jpg: REJECTED: empty file") for line in lines)
     result = json.loads((out / "astronaut" / "result.json").read_text())
     assert result["status"] == "COMPLETED"
@@ -61,20 +61,26 @@ def test_analyze_writes_results_and_artifacts_per_photo(sample, tmp_path):
     assert {line.get("correlation_id") for line in logs} >= {result["job_id"]}
 
 
-def _wait_until_serving(server: subprocess.Popen, timeout: float = 60) -> str:
-    """The endpoint, once `silhouette serve` says its stack is up."""
+def _wait_until_serving(server: subprocess.Popen, timeout: float = 60) -> dict[str, str]:
+    """What `silhouette serve` prints before 'Ctrl-C to stop': endpoint, outputs, API key."""
+    printed: dict[str, str] = {}
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         line = server.stdout.readline()
         if not line:
             raise AssertionError(f"silhouette serve exited: {server.communicate()}")
         if line.startswith("Silhouette stack"):
-            return line.split(" on ")[-1].strip()
+            printed["endpoint"] = line.split(" on ")[-1].strip()
+        elif ": " in line and line.startswith("  "):
+            name, value = line.strip().rsplit(": ", 1)
+            printed[name] = value
+        elif line.startswith("Ctrl-C"):
+            return printed
     raise AssertionError("silhouette serve did not start")
 
 
 def test_serve_runs_the_stack_for_other_clients(sample, tmp_path):
-    port = free_port()
+    port, api_port = free_port(), free_port()
     server = subprocess.Popen(
         [
             sys.executable,
@@ -83,6 +89,8 @@ def test_serve_runs_the_stack_for_other_clients(sample, tmp_path):
             "serve",
             "--port",
             str(port),
+            "--api-port",
+            str(api_port),
             "--log",
             str(tmp_path / "serve.log"),
         ],
@@ -91,15 +99,19 @@ def test_serve_runs_the_stack_for_other_clients(sample, tmp_path):
         text=True,
     )
     try:
-        endpoint = _wait_until_serving(server)
+        printed = _wait_until_serving(server)
+        endpoint = printed["endpoint"]
         assert endpoint == f"http://127.0.0.1:{port}"
+        assert printed["ApiUrl"] == f"http://127.0.0.1:{api_port}"
         run = silhouette(
             "analyze",
             str(sample.path("zidane")),
             "--out",
             str(tmp_path / "out"),
-            "--endpoint-url",
-            endpoint,
+            "--api-url",
+            printed["ApiUrl"],
+            "--api-key",
+            printed["API key for tenant 'local'"],
         )
         assert run.returncode == 0, run.stdout + run.stderr
         assert "zidane.jpg: COMPLETED" in run.stdout

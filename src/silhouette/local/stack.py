@@ -18,15 +18,31 @@ import boto3
 import requests
 from moto.server import ThreadedMotoServer
 
+from silhouette.local.events import create_event_resources
 from silhouette.local.gateway import LocalApiGateway
 from silhouette.local.lambda_runtime import FunctionCode, LambdaRuntime
-from silhouette.local.template import Template
+from silhouette.local.template import Template, parameters_from_environment
 from silhouette.settings import get_settings
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_STACK_NAME = "silhouette-local"
 DEFAULT_REGION = "us-east-1"
 _FUNCTION = "AWS::Serverless::Function"
+
+
+def load_api_keys(path: Path | None) -> dict[str, str] | None:
+    """The local API keys (`{"<key>": "<tenant>"}`) from a file, else from the
+    SILHOUETTE_API_KEYS variable; None when neither is set."""
+    text = path.read_text() if path else os.environ.get("SILHOUETTE_API_KEYS")
+    if not text:
+        return None
+    keys = json.loads(text)
+    if not isinstance(keys, dict) or not all(
+        isinstance(key, str) and len(key) >= 20 and isinstance(tenant, str) and tenant
+        for key, tenant in keys.items()
+    ):
+        raise ValueError('API keys must be {"<key of 20+ characters>": "<tenant>", ...}')
+    return keys
 
 
 def free_port() -> int:
@@ -47,7 +63,9 @@ class EmbeddedStack:
         root: Path = PROJECT_ROOT,
     ) -> None:
         """`api_keys` maps API key -> tenant; by default one fresh key for tenant `local`."""
-        self.template = Template(root / "template.yaml", stack_name, region)
+        self.template = Template(
+            root / "template.yaml", stack_name, region, parameters_from_environment(os.environ)
+        )
         self.region = region
         self.port = port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
@@ -162,6 +180,7 @@ class EmbeddedStack:
             self._create_table(logical_id)
         for logical_id in self.template.resources("AWS::Events::EventBus"):
             self.client("events").create_event_bus(Name=self.template.physical_name(logical_id))
+        create_event_resources(self.template, self.client)
         for logical_id in self.template.resources(_FUNCTION):
             self._create_function(logical_id, role)
         for logical_id in self.template.resources("AWS::Serverless::StateMachine"):

@@ -13,6 +13,7 @@ from silhouette.local.stack import PROJECT_ROOT, EmbeddedStack
 SAMPLES = Manifest.load(PROJECT_ROOT / "samples" / "manifest.json")
 # API key -> tenant for the embedded stack's API gateway (keys need 20+ characters).
 API_KEYS = {"key-of-tenant-a-0123456789": "tenant-a", "key-of-tenant-b-0123456789": "tenant-b"}
+MINIO_WEBHOOK_TOKEN = "minio-shared-token-for-tests"
 
 
 @pytest.fixture(scope="session")
@@ -24,7 +25,12 @@ def sample() -> Manifest:
 @pytest.fixture(scope="session")
 def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedStack]:
     log_path = tmp_path_factory.mktemp("stack") / "lambda.log"
-    with EmbeddedStack(log_path=log_path, stack_name="silhouette-test", api_keys=API_KEYS) as stack:
+    with EmbeddedStack(
+        log_path=log_path,
+        stack_name="silhouette-test",
+        api_keys=API_KEYS,
+        parameters={"MinioWebhookToken": MINIO_WEBHOOK_TOKEN},
+    ) as stack:
         yield stack
 
 

@@ -60,11 +60,16 @@ class EmbeddedStack:
         port: int = 0,
         api_port: int = 0,
         api_keys: dict[str, str] | None = None,
+        parameters: dict[str, str] | None = None,
         root: Path = PROJECT_ROOT,
     ) -> None:
-        """`api_keys` maps API key -> tenant; by default one fresh key for tenant `local`."""
+        """`api_keys` maps API key -> tenant; by default one fresh key for tenant `local`.
+        `parameters` override the template's, over SILHOUETTE_PARAM_<Name> variables."""
         self.template = Template(
-            root / "template.yaml", stack_name, region, parameters_from_environment(os.environ)
+            root / "template.yaml",
+            stack_name,
+            region,
+            {**parameters_from_environment(os.environ), **(parameters or {})},
         )
         self.region = region
         self.port = port or free_port()

@@ -6,7 +6,12 @@ through the local API gateway with the stack's keys (see tests/conftest.py)."""
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -16,6 +21,7 @@ from silhouette.local.stack import EmbeddedStack
 from silhouette.schema import JobOptions, JobResult
 
 TENANT = "pipeline-tests"
+FINISHED = ("COMPLETED", "REJECTED", "FAILED")  # the statuses a job ends in, as the API says
 
 
 def upload(
@@ -76,3 +82,65 @@ def execution_history(stack: EmbeddedStack, job_id: str) -> list[dict[str, Any]]
     sfn = stack.client("stepfunctions")
     arn = stack.outputs["PipelineStateMachineArn"].replace(":stateMachine:", ":execution:")
     return sfn.get_execution_history(executionArn=f"{arn}:{job_id}", maxResults=1000)["events"]
+
+
+def silhouette_command(*args: str) -> list[str]:
+    """The `silhouette` command line, run by this interpreter."""
+    return [sys.executable, "-m", "silhouette.cli", *args]
+
+
+@contextmanager
+def served_stack(log_path: Path, port: int, api_port: int) -> Iterator[dict[str, str]]:
+    """`silhouette serve` in a subprocess, stopped at the end; yields what it printed before
+    'Ctrl-C to stop': `endpoint`, the outputs and the API keys."""
+    server = subprocess.Popen(
+        silhouette_command(
+            "serve", "--port", str(port), "--api-port", str(api_port), "--log", str(log_path)
+        ),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        yield _printed_until_serving(server)
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+def analyze_on_served_stack(
+    printed: dict[str, str], photo: Path, out: Path
+) -> subprocess.CompletedProcess[str]:
+    """`silhouette analyze` of one photo through the API of `served_stack`, with its key."""
+    return subprocess.run(
+        silhouette_command(
+            "analyze",
+            str(photo),
+            "--out",
+            str(out),
+            "--api-url",
+            printed["ApiUrl"],
+            "--api-key",
+            printed["API key for tenant 'local'"],
+        ),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+def _printed_until_serving(server: subprocess.Popen, timeout: float = 60) -> dict[str, str]:
+    printed: dict[str, str] = {}
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = server.stdout.readline()
+        if not line:
+            raise AssertionError(f"silhouette serve exited: {server.communicate()}")
+        if line.startswith("Silhouette stack"):
+            printed["endpoint"] = line.split(" on ")[-1].strip()
+        elif ": " in line and line.startswith("  "):
+            name, value = line.strip().rsplit(": ", 1)
+            printed[name] = value
+        elif line.startswith("Ctrl-C"):
+            return printed
+    raise AssertionError("silhouette serve did not start")

@@ -15,11 +15,11 @@ import requests
 
 from silhouette import keys, records
 from tests.conftest import API_KEYS
+from tests.e2e.helpers import FINISHED
 
 pytestmark = pytest.mark.e2e
 
 KEY_A, KEY_B = API_KEYS
-FINISHED = ("COMPLETED", "REJECTED", "FAILED")
 
 
 def call(stack, method: str, path: str, key: str | None = KEY_A, **kwargs) -> requests.Response:

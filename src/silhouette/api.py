@@ -31,6 +31,12 @@ API_VERSION = "1.0.0"
 API_KEY_HEADER = "x-api-key"
 
 app = APIGatewayRestResolver(enable_validation=True)
+app.configure_openapi(
+    title="Silhouette",
+    version=API_VERSION,
+    description=__doc__,
+    security_schemes={"apiKey": APIKey(name=API_KEY_HEADER, in_=APIKeyIn.header)},
+)
 
 
 # Models --------------------------------------------------------------------------------------
@@ -304,10 +310,5 @@ def openapi():  # unannotated: Powertools cannot validate a bare `Response` retu
     return Response(
         status_code=200,
         content_type="application/json",
-        body=app.get_openapi_json_schema(
-            title="Silhouette",
-            version=API_VERSION,
-            description=__doc__,
-            security_schemes={"apiKey": APIKey(name=API_KEY_HEADER, in_=APIKeyIn.header)},
-        ),
+        body=app.get_openapi_json_schema(),
     )

@@ -105,3 +105,31 @@ def test_every_function_is_an_image_with_a_dockerfile_and_handler():
         )
         module = command[0].rsplit(".", 1)[0]
         assert (dockerfile.parent / f"{module}.py").exists(), name
+
+
+def test_api_gateway_routes_are_exactly_the_api_functions_routes():
+    """API Gateway only forwards the routes template.yaml declares: each must exist in the
+    function, and every route of the function must be reachable."""
+    from silhouette.api import app
+
+    events = TEMPLATE["Resources"]["ApiFunction"]["Properties"]["Events"].values()
+    declared = {
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"]): event["Properties"]
+        for event in events
+        if event["Type"] == "Api"
+    }
+    served = {
+        (method.upper(), path)
+        for path, operations in json.loads(app.get_openapi_json_schema())["paths"].items()
+        for method in operations
+    } | {("GET", "/openapi.json")}
+    assert set(declared) == served
+    # Only health, the API description and MinIO's webhook (shared token) go without a key.
+    keyless = {
+        route
+        for route, properties in declared.items()
+        if properties.get("Auth", {}).get("ApiKeyRequired") is False
+    }
+    assert keyless == {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/webhooks/minio")}
+    api = TEMPLATE["Resources"]["PublicApi"]["Properties"]
+    assert api["Auth"]["ApiKeyRequired"] is True and api["Auth"]["UsagePlan"]["Throttle"]

@@ -147,6 +147,13 @@ def _invalid_request(error: RequestValidationError) -> Response:
     return _json(400, ErrorBody(error="invalid_request", message=message, field=field))
 
 
+@app.exception_handler(UnicodeDecodeError)
+def _undecodable_body(_: UnicodeDecodeError) -> Response:
+    return _json(
+        400, ErrorBody(error="invalid_request", message="body: not UTF-8 JSON", field="body")
+    )
+
+
 @app.exception_handler(jobs.JobNotFound)
 def _not_found(error: jobs.JobNotFound) -> Response:
     return _json(404, ErrorBody(error="not_found", message=f"no job {error.args[0]!r}"))

@@ -155,8 +155,9 @@ def test_invalid_upload_requests_get_400_naming_the_field(stack, body, field):
     assert "Traceback" not in response.text
 
 
-def test_malformed_json_gets_400(stack):
-    response = call(stack, "POST", "/uploads", data=b"{not json")
+@pytest.mark.parametrize("body", [b"{not json", b"\xff\xfe{\x00", b"[]"])
+def test_a_body_that_is_not_a_json_object_gets_400(stack, body):
+    response = call(stack, "POST", "/uploads", data=body)
     assert response.status_code == 400 and response.json()["error"] == "invalid_request"
 
 

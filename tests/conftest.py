@@ -3,12 +3,15 @@ embedded stack, reset between tests so every test starts from the template's res
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 
 import pytest
+from jsonschema import Draft202012Validator
 
 from silhouette.assets import Manifest
 from silhouette.local.stack import PROJECT_ROOT, EmbeddedStack
+from silhouette.notifications import DETAIL_SCHEMA_PATH
 
 SAMPLES = Manifest.load(PROJECT_ROOT / "samples" / "manifest.json")
 # API key -> tenant for the embedded stack's API gateway (keys need 20+ characters).
@@ -20,6 +23,14 @@ MINIO_WEBHOOK_TOKEN = "minio-shared-token-for-tests"
 def sample() -> Manifest:
     """`sample.path("astronaut")` is the verified local copy of that photo."""
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def job_event_validator() -> Draft202012Validator:
+    """Checks a job event's detail against the schema file partners are given."""
+    schema = json.loads(DETAIL_SCHEMA_PATH.read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
 
 
 @pytest.fixture(scope="session")

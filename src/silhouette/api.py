@@ -135,7 +135,9 @@ def _json(status: int, body: BaseModel, headers: dict[str, str] | None = None) -
 
 @app.exception_handler(ApiError)
 def _api_error(error: ApiError) -> Response:
-    return _json(error.status, ErrorBody(error=error.error, message=error.message, field=error.field))
+    return _json(
+        error.status, ErrorBody(error=error.error, message=error.message, field=error.field)
+    )
 
 
 @app.exception_handler(RequestValidationError)

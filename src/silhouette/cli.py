@@ -15,6 +15,7 @@ from rich.table import Table
 from silhouette import analysis
 from silhouette.assets import Manifest, fetch_all
 from silhouette.client import api_target
+from silhouette.event_follow import events
 from silhouette.local.stack import DEFAULT_STACK_NAME, PROJECT_ROOT
 from silhouette.schema import JobOptions, Stage
 
@@ -159,9 +160,7 @@ def demo(out: Path) -> None:
     default=Path("silhouette-out/serve-lambda.log"),
     show_default=True,
 )
-def serve(
-    port: int, api_port: int, api_keys_file: Path | None, stack_name: str, log: Path
-) -> None:
+def serve(port: int, api_port: int, api_keys_file: Path | None, stack_name: str, log: Path) -> None:
     """Run the embedded stack on 127.0.0.1: the public API, and AWS for AWS_ENDPOINT_URL."""
     from silhouette.local.stack import EmbeddedStack, load_api_keys
 
@@ -194,6 +193,8 @@ def fetch(manifests: tuple[Path, ...]) -> None:
         for path in fetch_all(manifest):
             console.print(f"{Manifest.load(manifest).kind}: {path}")
 
+
+main.add_command(events)
 
 if __name__ == "__main__":
     main()

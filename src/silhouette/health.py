@@ -58,13 +58,11 @@ def _run(check: Callable[[], None]) -> DependencyHealth:
         check()
     except Exception as failure:  # noqa: BLE001 - any failure makes the dependency unhealthy
         # The error's kind, not its text: /health is public and messages can name resources.
-        error = getattr(failure, "response", {}).get("Error", {}).get("Code") or type(
-            failure
-        ).__name__
+        error = (
+            getattr(failure, "response", {}).get("Error", {}).get("Code") or type(failure).__name__
+        )
     latency_ms = round((perf_counter() - started) * 1000)
-    return DependencyHealth(
-        status="error" if error else "ok", latency_ms=latency_ms, error=error
-    )
+    return DependencyHealth(status="error" if error else "ok", latency_ms=latency_ms, error=error)
 
 
 def check_health() -> Health:

@@ -4,6 +4,7 @@ terminal status. The detail stays small; the full record is at `result_key`."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -17,12 +18,18 @@ DETAIL_TYPES = {
     JobStatus.REJECTED: "Job Rejected",
     JobStatus.FAILED: "Job Failed",
 }
+# The contract partners code against: a JSON Schema of the detail, one file per schema version.
+# It lives in the source tree beside the template, not in the function images.
+DETAIL_SCHEMA_PATH = (
+    Path(__file__).resolve().parents[2] / "schemas" / f"job-event.v{SCHEMA_VERSION}.json"
+)
 
 
 def job_event_detail(result: JobResult, result_key: str) -> dict[str, Any]:
     return {
         "schema_version": SCHEMA_VERSION,
         "job_id": result.job_id,
+        "tenant": result.tenant,
         "status": result.status.value,
         "reason": result.reason,
         "error": result.error,

@@ -89,9 +89,7 @@ def _table() -> type[JobRecord]:
     return JobRecord
 
 
-def create_queued(
-    job_id: str, tenant: str, filename: str | None, options: JobOptions
-) -> JobRecord:
+def create_queued(job_id: str, tenant: str, filename: str | None, options: JobOptions) -> JobRecord:
     """A new job awaiting its upload. Fails if the id is already taken."""
     record = _table()(
         job_id=job_id,

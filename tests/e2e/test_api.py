@@ -214,7 +214,9 @@ def test_an_upload_arriving_after_its_job_was_deleted_is_erased_and_not_analysed
 
     assert job_objects(stack, job_id) == []
     machine = stack.outputs["PipelineStateMachineArn"]
-    assert stack.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    assert (
+        stack.client("stepfunctions").list_executions(stateMachineArn=machine)["executions"] == []
+    )
 
 
 def test_jobs_are_listed_newest_first_in_pages(stack):

@@ -5,21 +5,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import boto3
 import pytest
 
 from silhouette.local.stack import free_port
+from tests.e2e.helpers import analyze_on_served_stack, served_stack, silhouette_command
 
 pytestmark = pytest.mark.e2e
 
 
 def silhouette(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "silhouette.cli", *args],
+        silhouette_command(*args),
         capture_output=True,
         text=True,
         timeout=timeout,
@@ -61,58 +60,13 @@ def test_analyze_writes_results_and_artifacts_per_photo(sample, tmp_path):
     assert {line.get("correlation_id") for line in logs} >= {result["job_id"]}
 
 
-def _wait_until_serving(server: subprocess.Popen, timeout: float = 60) -> dict[str, str]:
-    """What `silhouette serve` prints before 'Ctrl-C to stop': endpoint, outputs, API key."""
-    printed: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        line = server.stdout.readline()
-        if not line:
-            raise AssertionError(f"silhouette serve exited: {server.communicate()}")
-        if line.startswith("Silhouette stack"):
-            printed["endpoint"] = line.split(" on ")[-1].strip()
-        elif ": " in line and line.startswith("  "):
-            name, value = line.strip().rsplit(": ", 1)
-            printed[name] = value
-        elif line.startswith("Ctrl-C"):
-            return printed
-    raise AssertionError("silhouette serve did not start")
-
-
 def test_serve_runs_the_stack_for_other_clients(sample, tmp_path):
     port, api_port = free_port(), free_port()
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "silhouette.cli",
-            "serve",
-            "--port",
-            str(port),
-            "--api-port",
-            str(api_port),
-            "--log",
-            str(tmp_path / "serve.log"),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        printed = _wait_until_serving(server)
+    with served_stack(tmp_path / "serve.log", port, api_port) as printed:
         endpoint = printed["endpoint"]
         assert endpoint == f"http://127.0.0.1:{port}"
         assert printed["ApiUrl"] == f"http://127.0.0.1:{api_port}"
-        run = silhouette(
-            "analyze",
-            str(sample.path("zidane")),
-            "--out",
-            str(tmp_path / "out"),
-            "--api-url",
-            printed["ApiUrl"],
-            "--api-key",
-            printed["API key for tenant 'local'"],
-        )
+        run = analyze_on_served_stack(printed, sample.path("zidane"), tmp_path / "out")
         assert run.returncode == 0, run.stdout + run.stderr
         assert "zidane.jpg: COMPLETED" in run.stdout
         # Any AWS client sees the same stack.
@@ -128,7 +82,4 @@ def test_serve_runs_the_stack_for_other_clients(sample, tmp_path):
             Bucket="silhouette-local-photobucket", Prefix=f"results/{job_id}/"
         )
         assert [o["Key"] for o in listed["Contents"]] == [f"results/{job_id}/result.json"]
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     assert Path(tmp_path / "serve.log").stat().st_size > 0

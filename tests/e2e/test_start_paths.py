@@ -58,9 +58,7 @@ def minio_event(bucket: str, key: str, size: int) -> dict:
 
 def post_minio_event(stack, event: dict, token: str | None = MINIO_WEBHOOK_TOKEN):
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    return requests.post(
-        f"{stack.api_url}/webhooks/minio", json=event, headers=headers, timeout=30
-    )
+    return requests.post(f"{stack.api_url}/webhooks/minio", json=event, headers=headers, timeout=30)
 
 
 def executions(stack) -> list[dict]:

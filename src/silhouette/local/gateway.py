@@ -116,7 +116,9 @@ class LocalApiGateway:
             key = apigateway.create_api_key(
                 name=tenant, value=value, enabled=True, tags={"tenant": tenant}
             )
-            apigateway.create_usage_plan_key(usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY")
+            apigateway.create_usage_plan_key(
+                usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY"
+            )
 
     def _key_id(self, value: str) -> str | None:
         """The id of an enabled key with this value in a usage plan of this API, else None."""
@@ -165,7 +167,9 @@ class LocalApiGateway:
     def handle(self, request: Request) -> Response:
         route, parameters = self._match(request.path, request.method)
         if route is None:
-            return self._refusal("MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token")
+            return self._refusal(
+                "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token"
+            )
         key_value = request.headers.get("x-api-key")
         key_id = self._key_id(key_value) if key_value else None
         if route.api_key_required and key_id is None:
@@ -200,13 +204,13 @@ class LocalApiGateway:
             text, is_base64 = (body.decode() if body else None), False
         except UnicodeDecodeError:
             text, is_base64 = base64.b64encode(body).decode(), True
-        query = request.args
+        query, headers = request.args, request.headers
         return {
             "resource": route.path,
             "path": request.path,
             "httpMethod": request.method,
-            "headers": dict(request.headers.items()),
-            "multiValueHeaders": {name: request.headers.getlist(name) for name in request.headers.keys()},
+            "headers": dict(headers.items()),
+            "multiValueHeaders": {name: headers.getlist(name) for name, _ in headers.items()},
             "queryStringParameters": query.to_dict() or None,
             "multiValueQueryStringParameters": query.to_dict(flat=False) or None,
             "pathParameters": parameters or None,

@@ -1,9 +1,16 @@
 """Reads template.yaml and resolves its intrinsic functions for the embedded stack, so local
-resources get their names, environment and wiring from the same file that deploys to AWS."""
+resources get their names, environment and wiring from the same file that deploys to AWS.
+
+Parameters take their `Default` unless overridden, as `sam deploy --parameter-overrides` would
+override them. The embedded stack (and so `silhouette serve`, `analyze` and `demo`) takes
+overrides from environment variables named `SILHOUETTE_PARAM_<ParameterName>`, for example
+`SILHOUETTE_PARAM_PartnerWebhookUrl=http://127.0.0.1:9000/hook`. Conditions are evaluated with
+those values: resources and outputs whose Condition is false do not exist locally either."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -11,6 +18,8 @@ from typing import Any
 import yaml
 
 ACCOUNT_ID = "123456789012"  # moto's default account
+PARAMETER_ENVIRONMENT_PREFIX = "SILHOUETTE_PARAM_"
+_NO_VALUE = object()  # what `Ref: AWS::NoValue` resolves to: the property is left out
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -18,7 +27,7 @@ class _CloudFormationLoader(yaml.SafeLoader):
 
 
 def _construct_tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    name = "Ref" if suffix == "Ref" else f"Fn::{suffix}"
+    name = suffix if suffix in ("Ref", "Condition") else f"Fn::{suffix}"
     if isinstance(node, yaml.ScalarNode):
         value: Any = loader.construct_scalar(node)
         if suffix == "GetAtt":
@@ -37,29 +46,69 @@ def load(path: Path) -> dict[str, Any]:
     return yaml.load(path.read_text(), Loader=_CloudFormationLoader)  # noqa: S506 - safe subclass
 
 
+def parameters_from_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """Parameter overrides from `SILHOUETTE_PARAM_<ParameterName>` variables."""
+    return {
+        name.removeprefix(PARAMETER_ENVIRONMENT_PREFIX): value
+        for name, value in environ.items()
+        if name.startswith(PARAMETER_ENVIRONMENT_PREFIX)
+    }
+
+
 @dataclass
 class Template:
-    """A parsed template bound to a stack name and region, resolving names like CloudFormation
-    would (deterministic physical names instead of random suffixes)."""
+    """A parsed template bound to a stack name, region and parameter values, resolving names
+    like CloudFormation would (deterministic physical names instead of random suffixes)."""
 
     path: Path
     stack_name: str
     region: str
+    parameters: dict[str, str] = field(default_factory=dict)
     body: dict[str, Any] = field(init=False)
+    # Refs and attributes that only the service knows once it has created the resource (queue
+    # URLs, ARNs with random ids): {logical_id: {"Ref" or attribute name: value}}.
+    created: dict[str, dict[str, str]] = field(init=False, default_factory=dict)
 
     def __post_init__(self) -> None:
         self.body = load(self.path)
+        unknown = set(self.parameters) - set(self.body.get("Parameters", {}))
+        if unknown:
+            raise ValueError(f"{self.path.name} has no parameter {', '.join(sorted(unknown))}")
 
     @property
     def root(self) -> Path:
         return self.path.parent
 
     def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        """The resources of a type that exist: those without a Condition or whose one holds."""
         return {
             logical_id: resource
             for logical_id, resource in self.body["Resources"].items()
-            if resource["Type"] == resource_type
+            if resource["Type"] == resource_type and self._exists(resource)
         }
+
+    def _exists(self, resource_or_output: dict[str, Any]) -> bool:
+        return "Condition" not in resource_or_output or self.condition(
+            resource_or_output["Condition"]
+        )
+
+    def condition(self, name: str) -> bool:
+        return self._holds(self.body["Conditions"][name])
+
+    def _holds(self, expression: dict[str, Any]) -> bool:
+        ((function, argument),) = expression.items()
+        if function == "Condition":
+            return self.condition(argument)
+        if function == "Fn::Equals":
+            left, right = self.resolve(argument)
+            return str(left) == str(right)
+        if function == "Fn::Not":
+            return not self._holds(argument[0])
+        if function == "Fn::And":
+            return all(self._holds(item) for item in argument)
+        if function == "Fn::Or":
+            return any(self._holds(item) for item in argument)
+        raise ValueError(f"{function} is not a condition function")
 
     def properties(self, logical_id: str) -> dict[str, Any]:
         return self.body["Resources"][logical_id].get("Properties", {})
@@ -81,13 +130,18 @@ class Template:
         kind = self.body["Resources"][logical_id]["Type"]
         name = self.physical_name(logical_id)
         prefix = f"arn:aws:{{}}:{self.region}:{ACCOUNT_ID}"
-        return {
+        known = {
             "AWS::S3::Bucket": f"arn:aws:s3:::{name}",
             "AWS::DynamoDB::Table": f"{prefix.format('dynamodb')}:table/{name}",
             "AWS::Serverless::Function": f"{prefix.format('lambda')}:function:{name}",
             "AWS::Serverless::StateMachine": f"{prefix.format('states')}:stateMachine:{name}",
             "AWS::Events::EventBus": f"{prefix.format('events')}:event-bus/{name}",
-        }[kind]
+            "AWS::SQS::Queue": f"{prefix.format('sqs')}:{name}",
+            "AWS::IAM::Role": f"arn:aws:iam::{ACCOUNT_ID}:role/{name}",
+        }
+        if kind not in known:  # ARNs with a random part (connections, API destinations)
+            raise KeyError(f"the ARN of {logical_id} ({kind}) is known once it is created")
+        return known[kind]
 
     def ref(self, name: str) -> str:
         pseudo = {
@@ -100,14 +154,20 @@ class Template:
         if name in pseudo:
             return pseudo[name]
         if name in self.body.get("Parameters", {}):
-            return str(self.body["Parameters"][name]["Default"])
+            return self.parameters.get(name, str(self.body["Parameters"][name]["Default"]))
+        if "Ref" in self.created.get(name, {}):
+            return self.created[name]["Ref"]
         kind = self.body["Resources"][name]["Type"]
         # What !Ref returns differs per resource type, as in CloudFormation.
         if kind == "AWS::Serverless::StateMachine":
             return self.arn(name)
+        if kind == "AWS::SQS::Queue":
+            raise KeyError(f"the URL of queue {name} is known once the queue is created")
         return self.physical_name(name)
 
     def get_att(self, logical_id: str, attribute: str) -> str:
+        if attribute in self.created.get(logical_id, {}):
+            return self.created[logical_id][attribute]
         if attribute == "Arn":
             return self.arn(logical_id)
         if attribute == "Name":
@@ -115,15 +175,19 @@ class Template:
         raise KeyError(f"attribute {logical_id}.{attribute} is not resolved locally")
 
     def resolve(self, value: Any) -> Any:
-        """Evaluate Ref, Fn::GetAtt, Fn::Sub and Fn::Join inside `value`."""
+        """Evaluate Ref, Fn::GetAtt, Fn::Sub, Fn::Join and Fn::If inside `value`, leaving out
+        what resolves to AWS::NoValue."""
         if isinstance(value, list):
-            return [self.resolve(item) for item in value]
+            return [item for item in map(self.resolve, value) if item is not _NO_VALUE]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
             ((function, argument),) = value.items()
             if function == "Ref":
-                return self.ref(argument)
+                return _NO_VALUE if argument == "AWS::NoValue" else self.ref(argument)
+            if function == "Fn::If":
+                condition, if_true, if_false = argument
+                return self.resolve(if_true if self.condition(condition) else if_false)
             if function == "Fn::GetAtt":
                 return self.get_att(*argument)
             if function == "Fn::Sub":
@@ -131,7 +195,8 @@ class Template:
             if function == "Fn::Join":
                 separator, items = argument
                 return separator.join(str(item) for item in self.resolve(items))
-        return {key: self.resolve(item) for key, item in value.items()}
+        resolved = {key: self.resolve(item) for key, item in value.items()}
+        return {key: item for key, item in resolved.items() if item is not _NO_VALUE}
 
     def _sub(self, argument: str | list[Any]) -> str:
         text, variables = (argument, {}) if isinstance(argument, str) else argument
@@ -151,4 +216,5 @@ class Template:
         return {
             name: str(self.resolve(output["Value"]))
             for name, output in self.body.get("Outputs", {}).items()
+            if self._exists(output)
         }

@@ -5,7 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 VENV := $(CACHE)/venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint serve build clean
+.PHONY: setup demo test bench lint serve build clean
 
 setup:
 	@./scripts/setup
@@ -18,8 +18,12 @@ test: setup
 	@$(VENV)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
+# Figures, not pass/fail: speed targets are read here, never asserted in tests.
+bench: setup
+	$(VENV)/python benchmarks/api_latency.py
+
 lint: setup
-	$(VENV)/ruff check src tests functions
+	$(VENV)/ruff check src tests functions benchmarks
 	$(CACHE)/tools/bin/sam validate --lint --region us-east-1
 	$(CACHE)/node/node_modules/.bin/asl-validator --json-path statemachine.asl.json
 

@@ -7,7 +7,6 @@ Gateway itself answers 403 for a missing or unknown key and 429 when the usage p
 from __future__ import annotations
 
 import hmac
-from datetime import datetime
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -20,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from silhouette import jobs
 from silhouette.errors import PermanentError, TransientError, is_transient_aws_error
 from silhouette.health import Health, check_health
-from silhouette.jobs import ContentType
+from silhouette.jobs import ContentType, DownloadLink, UploadForm
 from silhouette.observability import logger
 from silhouette.schema import JobOptions, JobResult, JobSummary
 from silhouette.settings import get_settings
@@ -61,16 +60,6 @@ class UploadRequest(BaseModel):
     options: JobOptions = Field(default_factory=JobOptions)
 
 
-class UploadForm(BaseModel):
-    """POST `fields` and then the file (as the last part, named `file`) to `url` as
-    multipart/form-data. The policy fixes the key, the content type and the size."""
-
-    url: str
-    fields: dict[str, str]
-    expires_at: datetime
-    max_bytes: int
-
-
 class UploadCreated(BaseModel):
     job: JobSummary
     upload: UploadForm
@@ -79,12 +68,6 @@ class UploadCreated(BaseModel):
 class JobPage(BaseModel):
     jobs: list[JobSummary]
     next_cursor: str | None = Field(None, description="pass as `cursor` for the next page")
-
-
-class DownloadLink(BaseModel):
-    url: str = Field(description="presigned GET; the download is saved as `filename`")
-    filename: str
-    expires_at: datetime
 
 
 class ResultWithDownloads(JobResult):
@@ -161,6 +144,23 @@ def _not_found(error: jobs.JobNotFound) -> Response:
     return _json(404, ErrorBody(error="not_found", message=f"no job {error.args[0]!r}"))
 
 
+@app.exception_handler(jobs.JobBusy)
+def _busy(_: jobs.JobBusy) -> Response:
+    message = "the job is being analysed; delete it once it has finished"
+    return _json(409, ErrorBody(error="busy", message=message))
+
+
+@app.exception_handler(jobs.UploadTooLarge)
+def _too_large(error: jobs.UploadTooLarge) -> Response:
+    return _json(413, ErrorBody(error="too_large", message=str(error), field="size"))
+
+
+@app.exception_handler(jobs.InvalidCursor)
+def _invalid_cursor(error: jobs.InvalidCursor) -> Response:
+    body = ErrorBody(error="invalid_request", message=f"cursor: {error}", field="cursor")
+    return _json(400, body)
+
+
 @app.exception_handler(Exception)
 def _unexpected(error: Exception) -> Response:
     if isinstance(error, TransientError) or is_transient_aws_error(error):
@@ -176,6 +176,11 @@ def _unexpected(error: Exception) -> Response:
 @app.not_found
 def _no_route(_: Exception) -> Response:
     return _json(404, ErrorBody(error="not_found", message="no such endpoint"))
+
+
+def _summary(job: JobResult) -> JobSummary:
+    """The status fields of a record, without the analysis (what polling clients get)."""
+    return JobSummary.model_validate(job.model_dump(include=set(JobSummary.model_fields)))
 
 
 def _tenant() -> str:
@@ -197,21 +202,10 @@ def _tenant() -> str:
     security=_KEY_SECURITY,
 )
 def create_upload(request: UploadRequest) -> UploadCreated:
-    try:
-        job, upload = jobs.create_upload(
-            _tenant(), request.filename, request.content_type, request.options, request.size
-        )
-    except jobs.UploadTooLarge as error:
-        raise ApiError(413, "too_large", str(error), field="size") from error
-    return UploadCreated(
-        job=JobSummary.model_validate(job.model_dump()),
-        upload=UploadForm(
-            url=upload.url,
-            fields=upload.fields,
-            expires_at=upload.expires_at,
-            max_bytes=upload.max_bytes,
-        ),
+    job, upload = jobs.create_upload(
+        _tenant(), request.filename, request.content_type, request.options, request.size
     )
+    return UploadCreated(job=_summary(job), upload=upload)
 
 
 @app.get(
@@ -224,14 +218,8 @@ def list_jobs(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> JobPage:
-    try:
-        page, next_cursor = jobs.list_jobs(_tenant(), limit, cursor)
-    except jobs.InvalidCursor as error:
-        raise ApiError(400, "invalid_request", f"cursor: {error}", field="cursor") from error
-    return JobPage(
-        jobs=[JobSummary.model_validate(job.model_dump()) for job in page],
-        next_cursor=next_cursor,
-    )
+    page, next_cursor = jobs.list_jobs(_tenant(), limit, cursor)
+    return JobPage(jobs=[_summary(job) for job in page], next_cursor=next_cursor)
 
 
 @app.get(
@@ -241,7 +229,7 @@ def list_jobs(
     security=_KEY_SECURITY,
 )
 def get_job(job_id: str) -> JobSummary:
-    return JobSummary.model_validate(jobs.get_job(_tenant(), job_id).model_dump())
+    return _summary(jobs.get_job(_tenant(), job_id))
 
 
 @app.get(
@@ -256,11 +244,7 @@ def get_result(job_id: str) -> ResultWithDownloads:
         raise ApiError(
             409, "not_finished", f"job is {result.status.value}; poll /jobs/{job_id} until it ends"
         )
-    links = {
-        name: DownloadLink(url=link.url, filename=link.filename, expires_at=link.expires_at)
-        for name, link in jobs.downloads(result).items()
-    }
-    return ResultWithDownloads(**result.model_dump(), downloads=links)
+    return ResultWithDownloads(**result.model_dump(), downloads=jobs.downloads(result))
 
 
 @app.delete(
@@ -271,12 +255,7 @@ def get_result(job_id: str) -> ResultWithDownloads:
     security=_KEY_SECURITY,
 )
 def delete_job(job_id: str):  # unannotated: Powertools cannot validate a bare `Response` return
-    try:
-        jobs.delete_job(_tenant(), job_id)
-    except jobs.JobBusy as error:
-        raise ApiError(
-            409, "busy", "the job is being analysed; delete it once it has finished"
-        ) from error
+    jobs.delete_job(_tenant(), job_id)
     return Response(status_code=204)
 
 

@@ -10,11 +10,11 @@ import binascii
 import json
 import re
 import uuid
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any, Literal, get_args
 
+from pydantic import BaseModel, Field
 from pynamodb.exceptions import DoesNotExist
 
 from silhouette import keys, records
@@ -45,9 +45,9 @@ class InvalidCursor(Exception):
     pass
 
 
-@dataclass(frozen=True)
-class Upload:
-    """A presigned POST: send `fields` plus the file as multipart/form-data to `url`."""
+class UploadForm(BaseModel):
+    """POST `fields` and then the file (as the last part, named `file`) to `url` as
+    multipart/form-data. The policy fixes the key, the content type and the size."""
 
     url: str
     fields: dict[str, str]
@@ -55,9 +55,8 @@ class Upload:
     max_bytes: int
 
 
-@dataclass(frozen=True)
-class Download:
-    url: str
+class DownloadLink(BaseModel):
+    url: str = Field(description="presigned GET; the download is saved as `filename`")
     filename: str
     expires_at: datetime
 
@@ -74,7 +73,7 @@ def create_upload(
     options: JobOptions,
     size: int | None = None,
     s3: Any = None,
-) -> tuple[JobResult, Upload]:
+) -> tuple[JobResult, UploadForm]:
     """A QUEUED job and a presigned POST whose policy fixes the key, the content type and the
     largest size. Zero bytes are let through so the pipeline rejects them with a reason."""
     settings = get_settings()
@@ -92,7 +91,7 @@ def create_upload(
         ],
         ExpiresIn=settings.upload_url_expiry_seconds,
     )
-    upload = Upload(
+    upload = UploadForm(
         url=post["url"],
         fields=post["fields"],
         expires_at=_expiry(settings.upload_url_expiry_seconds),
@@ -116,7 +115,7 @@ def get_job(tenant: str, job_id: str) -> JobResult:
     return owned(tenant, job_id).to_result()
 
 
-def downloads(result: JobResult, s3: Any = None) -> dict[str, Download]:
+def downloads(result: JobResult, s3: Any = None) -> dict[str, DownloadLink]:
     """Presigned GETs for every artifact, saved under a name derived from the upload's."""
     settings = get_settings()
     client = s3 or s3_client()
@@ -133,7 +132,7 @@ def downloads(result: JobResult, s3: Any = None) -> dict[str, Download]:
             },
             ExpiresIn=settings.download_url_expiry_seconds,
         )
-        links[name] = Download(
+        links[name] = DownloadLink(
             url=url, filename=filename, expires_at=_expiry(settings.download_url_expiry_seconds)
         )
     return links

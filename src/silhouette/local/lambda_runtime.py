@@ -1,11 +1,19 @@
-"""In-process Lambda runtime for the embedded stack: the one place where a part of AWS is
-replaced rather than emulated.
+"""The embedded stack's Lambda service: the one place where a part of AWS is replaced rather
+than emulated.
 
 moto stores Lambda functions but runs their code only inside Docker, which this project does not
-assume. This adapter makes moto call the project's real handler (the `app.handler` that the
-function's image would run) in-process, with a Lambda-shaped context, and returns its result or
-its error exactly as the Lambda Invoke API would (`errorType`/`errorMessage`, so Step Functions'
-Retry and Catch match on the exception's class name).
+assume. This adapter makes moto run the project's real handler (the `app.handler` that the
+function's image would run) in Lambda-like execution environments (lambda_instances: one process
+per instance, the function's concurrency, timeout and init) and answers exactly as the Invoke API
+would: the result, or the error as `errorType`/`errorMessage` (Step Functions' Retry and Catch
+match on the exception's class name), or TooManyRequestsException when every instance is busy.
+Asynchronous invocations (InvocationType Event, S3 notifications, EventBridge targets) are
+queued and run as instances free up, retried twice on error as Lambda does, without holding up
+the request that caused them.
+
+moto's Step Functions reports every failed Invoke call as error "Exception"; AWS reports
+`Lambda.<error code>` (e.g. `Lambda.TooManyRequestsException`), which is what the state
+machine's Retry names, so that mapping is restored here.
 
 It also delivers the EventBridge rule targets that moto does not: Lambda functions, and API
 destinations. moto 5.2.5 calls an API destination only when MOTO_EVENTS_INVOKE_HTTP is set, and
@@ -19,40 +27,86 @@ internals and are pinned to the moto version below; they live in this one module
 from __future__ import annotations
 
 import copy
-import importlib.util
-import io
 import json
-import sys
+import logging
+import queue
 import threading
-import traceback
-import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic, sleep
-from types import ModuleType
-from typing import Any, TextIO
+from typing import Any
 from urllib.parse import urlsplit
 
 import moto
 import requests
+from botocore.exceptions import ClientError
 from moto.awslambda.models import LambdaFunction
 from moto.awslambda.utils import get_backend
+from moto.core.exceptions import JsonRESTError
 from moto.core.utils import iso_8601_datetime_without_milliseconds, utcfromtimestamp
 from moto.events.models import Destination, Rule, events_backends
+from moto.s3 import notifications as s3_notifications
 from moto.sqs.models import sqs_backends
+from moto.stepfunctions.parser.api import HistoryEventType, LambdaFunctionFailedEventDetails
+from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name import (
+    CustomErrorName,
+)
+from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
+    StateTaskLambda,
+)
+from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.utilities.arns import parse_arn
 
-from silhouette.observability import function_output
+from silhouette.local.lambda_instances import (
+    READ_ONLY_SANDBOX,
+    FunctionPool,
+    FunctionSpec,
+    Instance,
+    LogSink,
+    Outcome,
+    Spawner,
+)
+from silhouette.local.lambda_worker import error_payload
 
 MOTO_VERSION = "5.2.5"
+# Lambda retries a failed asynchronous invocation twice, after about 1 and 2 minutes; locally
+# the same two retries come sooner.
+ASYNC_RETRY_DELAYS_SECONDS = (1.0, 2.0)
 # EventBridge retries an API destination for up to a day; locally a few quick tries show the
 # same outcome (delivered, or dead-lettered) without holding up the job that sent the event.
 LOCAL_RETRY_LIMIT = 3
 FIRST_RETRY_DELAY_SECONDS = 0.05  # doubled on every retry
 API_DESTINATION_TIMEOUT_SECONDS = 5  # how long EventBridge waits for an endpoint's answer
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+# Their warnings and errors go to the log file; werkzeug's per-request access log nowhere.
+SERVICE_LOGGERS = ("moto", "werkzeug")
+
+
+class _ServiceLogHandler(logging.Handler):
+    def __init__(self, sink: LogSink) -> None:
+        super().__init__(logging.WARNING)
+        self._sink = sink
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._sink.write(
+            {"service": record.name, "level": record.levelname, "message": self.format(record)}
+        )
+
+
+class TooManyRequests(JsonRESTError):
+    """The Invoke API's answer when a function has no free instance."""
+
+    code = 429
+
+    def __init__(self, function_name: str) -> None:
+        super().__init__(
+            "TooManyRequestsException",
+            f"Rate Exceeded: every instance of {function_name} is busy "
+            "(ReservedFunctionConcurrentInvocationLimitExceeded)",
+        )
 
 
 @dataclass(frozen=True)
@@ -65,117 +119,143 @@ class FunctionCode:
     memory_mb: int
 
 
-@dataclass
-class LambdaContext:
-    """The attributes of the Lambda runtime's context object that handlers use."""
-
-    function_name: str
-    invoked_function_arn: str
-    memory_limit_in_mb: int
-    timeout_seconds: int
-    function_version: str = "$LATEST"
-
-    def __post_init__(self) -> None:
-        self.aws_request_id = str(uuid.uuid4())
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self.log_stream_name = f"local/{self.aws_request_id}"
-        self._deadline = monotonic() + self.timeout_seconds
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - monotonic()) * 1000))
-
-
-class _LockedLog(io.TextIOBase):
-    """The function log file: one line at a time from concurrent invocations."""
-
-    def __init__(self, stream: TextIO) -> None:
-        self._stream = stream
-        self._lock = threading.Lock()
-
-    def write(self, text: str) -> int:
-        with self._lock:
-            self._stream.write(text)
-            self._stream.flush()
-        return len(text)
-
-
 class LambdaRuntime:
-    """Registry of the stack's functions and the hooks that let moto run them."""
+    """The stack's functions, their instances, and the hooks that let moto run them."""
 
-    def __init__(self, log_path: Path) -> None:
+    def __init__(self, log_path: Path, read_only: bool = False) -> None:
+        """`read_only`: run every instance on a read-only filesystem with a private /tmp."""
         if moto.__version__ != MOTO_VERSION:
             raise RuntimeError(
                 f"the in-process Lambda adapter is written for moto {MOTO_VERSION}, "
                 f"found {moto.__version__}: run `make setup`"
             )
         self.log_path = log_path
-        self._functions: dict[str, FunctionCode] = {}
-        self._modules: dict[Path, ModuleType] = {}
+        self._sandbox = READ_ONLY_SANDBOX if read_only else ()
+        self._pools: dict[str, FunctionPool] = {}
+        self._queues: dict[str, queue.Queue[Any]] = {}
         self._faults: dict[str, list[BaseException]] = defaultdict(list)
-        # One invocation at a time per function, as in one Lambda container: handlers keep
-        # models in module state that need not be thread-safe.
-        self._containers: dict[str, threading.Lock] = defaultdict(threading.Lock)
         self._lock = threading.Lock()
         self._restore: list[Callable[[], None]] = []
-        self._log: _LockedLog | None = None
+        self._log: LogSink | None = None
+        self._spawner: Spawner | None = None
+        self._environment: dict[str, str] = {}
 
-    def register(self, function_name: str, code: FunctionCode) -> None:
-        self._functions[function_name] = code
+    def register(
+        self,
+        function_name: str,
+        function_arn: str,
+        code: FunctionCode,
+        environment: dict[str, str],
+        concurrency: int,
+    ) -> None:
+        """Make a function invocable with at most `concurrency` instances at once."""
+        spec = FunctionSpec(
+            name=function_name,
+            arn=function_arn,
+            module_path=code.path,
+            attribute=code.attribute,
+            timeout_seconds=code.timeout_seconds,
+            memory_mb=code.memory_mb,
+            environment=environment,
+        )
+        existing = self._pools.get(function_name)
+        if existing is not None and (existing.spec, existing.limit) == (spec, concurrency):
+            return  # recreated resources (a reset): keep the warm instances
+        if existing is not None:
+            existing.close()
+        self._pools[function_name] = FunctionPool(spec, concurrency, self._new_instance)
+        if function_name not in self._queues:
+            self._queues[function_name] = queue.Queue()
+            for _ in range(concurrency):
+                threading.Thread(
+                    target=self._run_queued, args=(function_name,), daemon=True
+                ).start()
+
+    def _new_instance(self, spec: FunctionSpec) -> Instance:
+        assert self._spawner is not None and self._log is not None, "runtime not installed"
+        log, sandbox, environment = self._log, self._sandbox, self._environment
+        return self._spawner.spawn(lambda: Instance(spec, log, sandbox, environment))
 
     def inject_fault(self, function_name: str, error: BaseException, times: int = 1) -> None:
         """Make the next `times` invocations of a function raise `error` (for fault tests)."""
         with self._lock:
             self._faults[function_name].extend([error] * times)
 
-    def invoke(self, function_name: str, function_arn: str, event: Any) -> tuple[str, bool]:
-        """Run the handler; returns (payload JSON, errored) like the Invoke API."""
-        code = self._functions[function_name]
-        context = LambdaContext(function_name, function_arn, code.memory_mb, code.timeout_seconds)
-        try:
-            with self._lock:
-                fault = self._faults[function_name].pop(0) if self._faults[function_name] else None
-            if fault is not None:
-                raise fault
-            handler = getattr(self._module(code.path), code.attribute)
-            with (
-                self._containers[function_name],
-                function_output.redirected(self._log or sys.stdout),
-            ):
-                return json.dumps(handler(event, context)), False
-        except Exception as error:  # the Lambda runtime reports every handler error this way
-            payload = {
-                "errorType": type(error).__name__,
-                "errorMessage": str(error),
-                "stackTrace": traceback.format_tb(error.__traceback__),
-            }
-            return json.dumps(payload), True
-
-    def _module(self, path: Path) -> ModuleType:
+    def _fault(self, function_name: str) -> Outcome | None:
         with self._lock:
-            if path not in self._modules:
-                name = f"silhouette_function_{path.parent.name}_{path.stem}"
-                spec = importlib.util.spec_from_file_location(name, path)
-                assert spec is not None and spec.loader is not None
-                module = importlib.util.module_from_spec(spec)
-                spec.loader.exec_module(module)
-                self._modules[path] = module
-            return self._modules[path]
+            faults = self._faults[function_name]
+            fault = faults.pop(0) if faults else None
+        return None if fault is None else Outcome(json.dumps(error_payload(fault)), errored=True)
+
+    def invoke(self, function_name: str, event: Any) -> Outcome:
+        """A synchronous invocation (RequestResponse); TooManyRequests when all are busy."""
+        outcome = self._fault(function_name) or self._pools[function_name].run(event, wait=False)
+        if outcome is None:
+            raise TooManyRequests(function_name)
+        return outcome
+
+    def invoke_async(self, function_name: str, event: Any) -> None:
+        """An asynchronous invocation (Event): queued, run when an instance is free."""
+        self._queues[function_name].put(event)
+
+    def _run_queued(self, function_name: str) -> None:
+        events = self._queues[function_name]
+        while (event := events.get()) is not None:
+            for delay in (0.0, *ASYNC_RETRY_DELAYS_SECONDS):
+                sleep(delay)
+                pool = self._pools.get(function_name)
+                outcome = self._fault(function_name) or (pool and pool.run(event, wait=True))
+                if outcome is None or not outcome.errored:
+                    break
 
     # moto hooks ---------------------------------------------------------------------------
 
-    def install(self) -> None:
+    def install(self, environment: dict[str, str]) -> None:
+        """Start serving invocations. Instances get `environment` under their function's own
+        variables; the services' own logs (moto's) go to the log file, not the console."""
         runtime = self
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("a", encoding="utf-8")
-        self._log = _LockedLog(log)
+        self._environment = environment
+        self._log = LogSink(self.log_path)
+        self._spawner = Spawner()
+        service_logs = _ServiceLogHandler(self._log)
+        for name in SERVICE_LOGGERS:
+            logging.getLogger(name).addHandler(service_logs)
+            logging.getLogger(name).propagate = False
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)
 
-        def invoke_lambda(function: LambdaFunction, event: Any = None) -> tuple[str, bool, str]:
-            if isinstance(event, str):
-                event = json.loads(event or "{}")
-            payload, errored = runtime.invoke(
-                function.function_name, function.function_arn, event or {}
+        def invoke(
+            function: LambdaFunction, body: str, request_headers: Any, response_headers: Any
+        ) -> str | bytes:
+            event = json.loads(body or "{}") if isinstance(body, str | bytes) else body
+            if request_headers.get("x-amz-invocation-type", "RequestResponse") == "Event":
+                runtime.invoke_async(function.function_name, event)
+                return ""
+            outcome = runtime.invoke(function.function_name, event)
+            if outcome.errored:
+                response_headers["x-amz-function-error"] = "Unhandled"
+            return outcome.payload.encode()
+
+        def invoke_from_s3(account_id: str, event_body: Any, arn: str, region: str) -> None:
+            # S3 invokes Lambda asynchronously (moto: synchronously, inside the upload request).
+            function = get_backend(account_id, region).get_function(arn)
+            runtime.invoke_async(function.function_name, event_body)
+
+        original_from_error = StateTaskLambda._from_error
+
+        def from_error(state: StateTaskLambda, env: Any, ex: Exception) -> FailureEvent:
+            if not isinstance(ex, ClientError):
+                return original_from_error(state, env, ex)
+            # As AWS names the Invoke call's own failures (throttling, service errors).
+            error = f"Lambda.{ex.response['Error']['Code']}"
+            details = LambdaFunctionFailedEventDetails(
+                error=error, cause=ex.response["Error"].get("Message", "")
             )
-            return payload, errored, ""
+            return FailureEvent(
+                env=env,
+                error_name=CustomErrorName(error),
+                event_type=HistoryEventType.LambdaFunctionFailed,
+                event_details=EventDetails(lambdaFunctionFailedEventDetails=details),
+            )
 
         original_send = Rule.send_to_targets
 
@@ -190,25 +270,45 @@ class LambdaRuntime:
                 arn = parse_arn(target["Arn"])
                 if arn.service == "lambda":
                     function = get_backend(arn.account, arn.region).get_function(target["Arn"])
-                    function.invoke(json.dumps(event), {"x-amz-invocation-type": "Event"}, {})
+                    runtime.invoke_async(function.function_name, event)
                 else:
                     deliver_to_api_destination(rule, target, event)
 
-        original_invoke = LambdaFunction._invoke_lambda
-        LambdaFunction._invoke_lambda = invoke_lambda  # type: ignore[method-assign]
+        original_invoke = LambdaFunction.invoke
+        original_s3_invoke = s3_notifications._invoke_awslambda
+        LambdaFunction.invoke = invoke  # type: ignore[method-assign,assignment]
+        s3_notifications._invoke_awslambda = invoke_from_s3
+        StateTaskLambda._from_error = from_error  # type: ignore[method-assign]
         Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
 
         def restore() -> None:
-            LambdaFunction._invoke_lambda = original_invoke  # type: ignore[method-assign]
+            for name in SERVICE_LOGGERS:
+                logging.getLogger(name).removeHandler(service_logs)
+                logging.getLogger(name).propagate = True
+            LambdaFunction.invoke = original_invoke  # type: ignore[method-assign]
+            s3_notifications._invoke_awslambda = original_s3_invoke
+            StateTaskLambda._from_error = original_from_error  # type: ignore[method-assign]
             Rule.send_to_targets = original_send  # type: ignore[method-assign]
-            log.close()
 
         self._restore.append(restore)
 
     def uninstall(self) -> None:
+        """Stop every instance and queue, then give moto its own behaviour back."""
+        for function_name, events in self._queues.items():
+            for _ in range(self._pools[function_name].limit):
+                events.put(None)
+        for pool in self._pools.values():
+            pool.close()
+        self._queues.clear()
+        self._pools.clear()
+        if self._spawner is not None:
+            self._spawner.close()
+            self._spawner = None
         while self._restore:
             self._restore.pop()()
-        self._log = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
 
 
 # EventBridge targets that moto does not deliver ------------------------------------------

@@ -5,7 +5,6 @@ its real handler in-process (see lambda_runtime)."""
 from __future__ import annotations
 
 import json
-import logging
 import os
 import re
 import secrets
@@ -28,6 +27,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[3]
 DEFAULT_STACK_NAME = "silhouette-local"
 DEFAULT_REGION = "us-east-1"
 _FUNCTION = "AWS::Serverless::Function"
+LIGHT_FUNCTION_MEMORY_MB = 512
 
 
 def load_api_keys(path: Path | None) -> dict[str, str] | None:
@@ -43,6 +43,18 @@ def load_api_keys(path: Path | None) -> dict[str, str] | None:
     ):
         raise ValueError('API keys must be {"<key of 20+ characters>": "<tenant>", ...}')
     return keys
+
+
+def local_concurrency(settings: dict[str, Any]) -> int:
+    """How many instances of a function run at once here: its ReservedConcurrentExecutions if
+    the template sets one, at most SILHOUETTE_LOCAL_CONCURRENCY (default: one per core) for
+    the model stages and four times that for the light functions (API, starter, finalize:
+    512 MB or less), which mostly wait on the services."""
+    per_core = int(os.environ.get("SILHOUETTE_LOCAL_CONCURRENCY") or os.cpu_count() or 2)
+    light = int(settings.get("MemorySize", 128)) <= LIGHT_FUNCTION_MEMORY_MB
+    limit = per_core * (4 if light else 1)
+    reserved = settings.get("ReservedConcurrentExecutions")
+    return min(int(reserved), limit) if reserved is not None else limit
 
 
 def free_port() -> int:
@@ -62,9 +74,12 @@ class EmbeddedStack:
         api_keys: dict[str, str] | None = None,
         parameters: dict[str, str] | None = None,
         root: Path = PROJECT_ROOT,
+        read_only_functions: bool = False,
     ) -> None:
         """`api_keys` maps API key -> tenant; by default one fresh key for tenant `local`.
-        `parameters` override the template's, over SILHOUETTE_PARAM_<Name> variables."""
+        `parameters` override the template's, over SILHOUETTE_PARAM_<Name> variables.
+        `read_only_functions` runs every function on a read-only filesystem with a private
+        /tmp, as in its Lambda container image (Linux, root)."""
         self.template = Template(
             root / "template.yaml",
             stack_name,
@@ -74,7 +89,7 @@ class EmbeddedStack:
         self.region = region
         self.port = port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
-        self.runtime = LambdaRuntime(log_path)
+        self.runtime = LambdaRuntime(log_path, read_only=read_only_functions)
         self.api_keys = api_keys or {secrets.token_urlsafe(24): "local"}
         self.gateway = LocalApiGateway(self.template, self.client, api_port or free_port())
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
@@ -84,11 +99,12 @@ class EmbeddedStack:
 
     def start(self) -> EmbeddedStack:
         self._saved_environ = dict(os.environ)
-        os.environ.update(self._environment())
+        # Functions see the host's variables, the SDK's endpoint and their own (template.yaml);
+        # this process, where tests and the CLI call job operations directly, sees them all.
+        self.runtime.install({**self._saved_environ, **self._sdk_environment()})
+        os.environ.update({**self._sdk_environment(), **self._environment()})
         get_settings.cache_clear()
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no per-request access log
         self._server.start()
-        self.runtime.install()
         self.create_resources()
         self.gateway.start()
         return self
@@ -140,10 +156,9 @@ class EmbeddedStack:
 
     # Environment --------------------------------------------------------------------------
 
-    def _environment(self) -> dict[str, str]:
-        """What the functions' environment and AWS SDKs need, in this one process: the union of
-        every function's variables from the template (they must agree) and the endpoint."""
-        environment = {
+    def _sdk_environment(self) -> dict[str, str]:
+        """What AWS SDKs need to reach the embedded stack."""
+        return {
             "AWS_ENDPOINT_URL": self.endpoint_url,
             "AWS_REGION": self.region,
             "AWS_DEFAULT_REGION": self.region,
@@ -152,6 +167,11 @@ class EmbeddedStack:
             "MOTO_PORT": str(self.port),  # moto's Step Functions calls Lambda through this port
             "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon locally
         }
+
+    def _environment(self) -> dict[str, str]:
+        """The union of every function's variables from the template (they must agree), for
+        the job operations this process runs directly."""
+        environment: dict[str, str] = {}
         for logical_id in self.template.resources(_FUNCTION):
             for name, value in self._function_environment(logical_id).items():
                 if environment.setdefault(name, value) != value:
@@ -237,16 +257,23 @@ class EmbeddedStack:
         properties = self.template.properties(logical_id)
         settings = {**self.template.globals("Function"), **properties}
         name = self.template.physical_name(logical_id)
-        self.client("lambda").create_function(
+        environment = self._function_environment(logical_id)
+        function = self.client("lambda").create_function(
             FunctionName=name,
             Role=role,
             PackageType="Image",
             Code={"ImageUri": f"silhouette/{logical_id.lower()}:local"},
             Timeout=int(settings.get("Timeout", 3)),
             MemorySize=int(settings.get("MemorySize", 128)),
-            Environment={"Variables": self._function_environment(logical_id)},
+            Environment={"Variables": environment},
         )
-        self.runtime.register(name, self._function_code(logical_id, settings))
+        self.runtime.register(
+            name,
+            function["FunctionArn"],
+            self._function_code(logical_id, settings),
+            environment,
+            local_concurrency(settings),
+        )
         for event_id, event in properties.get("Events", {}).items():
             if event["Type"] == "EventBridgeRule":
                 self._create_rule(

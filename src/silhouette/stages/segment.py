@@ -12,14 +12,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from functools import cache
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
 from PIL import Image
-from rembg import new_session
-from rembg.sessions.base import BaseSession
 
 from silhouette import imaging, keys
+from silhouette.kernels import use_compiled_kernels
 from silhouette.models import model_path, model_version
 from silhouette.schema import PipelineState, StageResult
 from silhouette.stages.ingest import WORKING_IMAGE
@@ -27,6 +27,9 @@ from silhouette.stages.pose import PERSON_MASK
 from silhouette.stages.subject import subject
 from silhouette.stages.types import Box, Keypoint
 from silhouette.storage import ArtifactStore
+
+if TYPE_CHECKING:
+    from rembg.sessions.base import BaseSession
 
 CUTOUT, CLOTHING_MASK = "cutout", "clothing_mask"
 # A matte region belongs to the person when this share of it lies on the (dilated) person mask.
@@ -48,6 +51,9 @@ class Segmentation:
 
 @cache
 def _matting_session() -> BaseSession:
+    use_compiled_kernels()  # before rembg's first import (see silhouette.kernels)
+    from rembg import new_session
+
     isnet = model_path("isnet")
     os.environ["U2NET_HOME"] = str(isnet.parent)  # rembg loads custom models only from there
     return new_session("dis_custom", model_path=str(isnet))

@@ -68,6 +68,42 @@ def test_every_task_retries_transient_and_lambda_errors_with_backoff():
         assert all(rule.get("BackoffRate", 1) > 1 for rule in state["Retry"]), name
 
 
+def _function_timeout(task: dict) -> int:
+    function = re.fullmatch(r"\$\{(\w+)Arn\}", task["Resource"]).group(1)
+    properties = TEMPLATE["Resources"][function]["Properties"]
+    return properties.get("Timeout", TEMPLATE["Globals"]["Function"]["Timeout"])
+
+
+def test_a_function_times_out_before_its_task_so_the_error_says_which():
+    # Lambda's own timeout ends the invocation with Sandbox.Timedout (recorded as the job's
+    # error); a Task timeout shorter than the function's would cut it off as States.Timeout.
+    for name, state in _tasks().items():
+        limit = _function_timeout(state)
+        assert limit < state["TimeoutSeconds"] <= limit + 10, name
+
+
+def _waiting_budget_seconds(rule: dict) -> float:
+    """The mean time a retrier waits over all its attempts (full jitter halves each delay)."""
+    delays = (
+        min(rule["IntervalSeconds"] * rule["BackoffRate"] ** attempt, rule["MaxDelaySeconds"])
+        for attempt in range(rule["MaxAttempts"])
+    )
+    return sum(delays) / (2 if rule.get("JitterStrategy") == "FULL" else 1)
+
+
+def test_a_throttled_stage_waits_for_capacity_instead_of_failing_the_job():
+    # 300 photos on a 2-core machine take about 12 minutes to pass the cutout stage one or two
+    # at a time; the last one must still be waiting, not FAILED, when its turn comes.
+    for name, state in _tasks().items():
+        [throttled] = [
+            r for r in state["Retry"] if "Lambda.TooManyRequestsException" in r["ErrorEquals"]
+        ]
+        assert _waiting_budget_seconds(throttled) >= 20 * 60, name
+        assert throttled["MaxDelaySeconds"] <= 10, f"{name}: a free instance would sit idle"
+    slowest_path = sum(state["TimeoutSeconds"] for state in _tasks().values())
+    assert ASL["TimeoutSeconds"] >= slowest_path + 20 * 60
+
+
 def test_every_task_failure_is_recorded_as_failed():
     for name, state in _tasks().items():
         catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]

@@ -16,9 +16,12 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.config import Config
+from botocore.exceptions import ClientError, ReadTimeoutError
 from werkzeug.serving import BaseWSGIServer, make_server
 from werkzeug.wrappers import Request, Response
 
@@ -26,6 +29,11 @@ from silhouette.local.template import Template
 
 _API = "AWS::Serverless::Api"
 _MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
+# API Gateway waits this long for the integration, then answers 504; it never retries.
+INTEGRATION_TIMEOUT_SECONDS = 29
+_INTEGRATION = Config(
+    read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"total_max_attempts": 1}
+)
 
 
 @dataclass(frozen=True)
@@ -42,18 +50,20 @@ class Route:
 
 
 @dataclass
-class _TokenBucket:
+class TokenBucket:
     """API Gateway's throttle: `burst` requests at once, refilled at `rate` per second."""
 
     rate: float
     burst: float
-    tokens: float = -1
-    updated: float = field(default_factory=time.monotonic)
+    clock: Callable[[], float] = time.monotonic
+    tokens: float = field(init=False)
+    updated: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.tokens, self.updated = self.burst, self.clock()
 
     def take(self) -> bool:
-        now = time.monotonic()
-        if self.tokens < 0:
-            self.tokens = self.burst
+        now = self.clock()
         self.tokens = min(self.burst, self.tokens + (now - self.updated) * self.rate)
         self.updated = now
         if self.tokens < 1:
@@ -64,7 +74,7 @@ class _TokenBucket:
 
 class LocalApiGateway:
     def __init__(self, template: Template, clients: Any, port: int) -> None:
-        """`clients(service)` returns a boto3 client for the embedded stack."""
+        """`clients(service, config=None)` returns a boto3 client for the embedded stack."""
         (self.api_id,) = template.resources(_API)
         self.template = template
         self._clients = clients
@@ -78,7 +88,7 @@ class LocalApiGateway:
         self._burst = float(throttle.get("BurstLimit", 5_000))
         self._responses = api.get("GatewayResponses", {})
         self.routes = self._routes(template, self.api_id, bool(auth.get("ApiKeyRequired")))
-        self._buckets: dict[str, _TokenBucket] = {}
+        self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
 
@@ -122,7 +132,7 @@ class LocalApiGateway:
 
     def _key_id(self, value: str) -> str | None:
         """The id of an enabled key with this value in a usage plan of this API, else None."""
-        apigateway = self._clients("apigateway")
+        apigateway = self._apigateway
         keys = apigateway.get_api_keys(includeValues=True)["items"]
         matching = [key for key in keys if key.get("value") == value and key.get("enabled")]
         if not matching:
@@ -136,12 +146,16 @@ class LocalApiGateway:
 
     def _throttled(self, key_id: str) -> bool:
         with self._lock:
-            bucket = self._buckets.setdefault(key_id, _TokenBucket(self._rate, self._burst))
+            bucket = self._buckets.setdefault(key_id, TokenBucket(self._rate, self._burst))
             return not bucket.take()
 
     # HTTP ---------------------------------------------------------------------------------
 
     def start(self) -> LocalApiGateway:
+        # One client each for every request (boto3 clients are thread-safe; making one is not
+        # cheap): the key lookups, and the integration with API Gateway's timeout.
+        self._apigateway = self._clients("apigateway")
+        self._lambda = self._clients("lambda", _INTEGRATION)
         self._server = make_server("127.0.0.1", self.port, self._wsgi, threaded=True)
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
@@ -160,9 +174,12 @@ class LocalApiGateway:
         body = configured.get("ResponseTemplates", {}).get(
             "application/json", json.dumps({"message": default})
         )
-        return Response(
+        response = Response(
             body, status=int(configured.get("StatusCode", status)), mimetype="application/json"
         )
+        for name, value in configured.get("ResponseParameters", {}).get("Headers", {}).items():
+            response.headers[name] = value.strip("'")  # a static value is quoted in the template
+        return response
 
     def handle(self, request: Request) -> Response:
         route, parameters = self._match(request.path, request.method)
@@ -237,9 +254,14 @@ class LocalApiGateway:
         }
 
     def _invoke(self, route: Route, event: dict[str, Any]) -> Response:
-        invoked = self._clients("lambda").invoke(
-            FunctionName=route.function_name, Payload=json.dumps(event).encode()
-        )
+        try:
+            invoked = self._lambda.invoke(
+                FunctionName=route.function_name, Payload=json.dumps(event).encode()
+            )
+        except ReadTimeoutError:
+            return self._refusal("INTEGRATION_TIMEOUT", 504, "Endpoint request timed out")
+        except ClientError:  # e.g. the function throttled: every instance busy
+            return self._refusal("INTEGRATION_FAILURE", 500, "Internal server error")
         payload = json.loads(invoked["Payload"].read() or b"null")
         if invoked.get("FunctionError") or not isinstance(payload, dict):
             # What API Gateway answers when the integration fails.

@@ -15,6 +15,7 @@ from typing import Any
 
 import boto3
 import requests
+from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
 from silhouette.local.events import create_event_resources
@@ -148,8 +149,10 @@ class EmbeddedStack:
     def api_url(self) -> str:
         return self.gateway.url
 
-    def client(self, service: str) -> Any:
-        return boto3.client(service, endpoint_url=self.endpoint_url, region_name=self.region)
+    def client(self, service: str, config: Config | None = None) -> Any:
+        return boto3.client(
+            service, endpoint_url=self.endpoint_url, region_name=self.region, config=config
+        )
 
     def function_name(self, logical_id: str) -> str:
         return self.template.physical_name(logical_id)

@@ -5,7 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 VENV := $(CACHE)/venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test bench lint serve build clean
+.PHONY: setup demo test soak bench lint serve build clean
 
 setup:
 	@./scripts/setup
@@ -18,9 +18,14 @@ test: setup
 	@$(VENV)/python -m pytest $(PYTEST_ARGS); status=$$?; \
 	if [ $$status -eq 5 ]; then echo "pytest collected no tests" >&2; exit 1; fi; exit $$status
 
+# The load test with 300 simultaneous jobs instead of make test's 100 (about 15 minutes).
+soak: setup
+	SILHOUETTE_LOAD_JOBS=300 $(VENV)/python -m pytest tests/e2e/test_load.py -s $(PYTEST_ARGS)
+
 # Figures, not pass/fail: speed targets are read here, never asserted in tests.
 bench: setup
 	$(VENV)/python benchmarks/api_latency.py
+	$(VENV)/python benchmarks/pipeline_load.py
 
 lint: setup
 	$(VENV)/ruff check src tests functions benchmarks

@@ -14,50 +14,18 @@ import sys
 import tempfile
 import time
 from collections import Counter, defaultdict
-from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 
-import requests
-
+from silhouette import analysis
+from silhouette.api_client import ApiClient
 from silhouette.assets import Manifest
 from silhouette.local.stack import PROJECT_ROOT, EmbeddedStack
+from silhouette.schema import JobOptions
 
 KEY = "benchmark-key-0123456789"
 # Submitting all at once is the point; the usage plan would space the requests out.
 UNTHROTTLED = {"ApiThrottleRateLimit": "100000", "ApiThrottleBurstLimit": "100000"}
 PHOTO = Manifest.load(PROJECT_ROOT / "samples" / "manifest.json").path("astronaut")
-
-
-def submit(session: requests.Session, url: str, photo: bytes, number: int) -> str:
-    request = {"content_type": "image/png", "filename": f"load-{number:04d}.png"}
-    created = session.post(f"{url}/uploads", json=request, timeout=60).json()
-    form = created["upload"]
-    files = {"file": (request["filename"], photo, "image/png")}
-    requests.post(form["url"], data=form["fields"], files=files, timeout=60).raise_for_status()
-    return created["job"]["job_id"]
-
-
-def follow(session: requests.Session, url: str, job_ids: set[str]) -> dict[str, dict]:
-    """Every job's final summary, from one list call per 100 jobs per round."""
-    finished: dict[str, dict] = {}
-    while len(finished) < len(job_ids):
-        time.sleep(2)
-        cursor = None
-        while True:
-            params = {"limit": 100, **({"cursor": cursor} if cursor else {})}
-            page = session.get(f"{url}/jobs", params=params, timeout=60).json()
-            for job in page["jobs"]:
-                if job["job_id"] in job_ids and job["status"] in (
-                    "COMPLETED",
-                    "REJECTED",
-                    "FAILED",
-                ):
-                    finished[job["job_id"]] = job
-            cursor = page.get("next_cursor")
-            if not cursor:
-                break
-    return finished
 
 
 def function_reports(log_path: Path) -> dict[str, list[dict]]:
@@ -70,25 +38,25 @@ def function_reports(log_path: Path) -> dict[str, list[dict]]:
 
 
 def main(count: int) -> None:
-    photo = PHOTO.read_bytes()
     with tempfile.TemporaryDirectory() as scratch:
         log_path = Path(scratch) / "lambda.log"
         with EmbeddedStack(
             log_path=log_path, api_keys={KEY: "bench"}, parameters=UNTHROTTLED
         ) as stack:
-            session, url = requests.Session(), stack.api_url
-            session.headers["x-api-key"] = KEY
+            # The CLI's own client and follower, without its pacing (the plan is unthrottled).
+            api = ApiClient(stack.api_url, KEY, rate_per_second=1000, burst=1000)
             started = time.monotonic()
-            with ThreadPoolExecutor(max_workers=16) as pool:
-                job_ids = set(pool.map(lambda n: submit(session, url, photo, n), range(count)))
+            jobs = list(analysis.submit_all(api, [PHOTO] * count, JobOptions()))
             submitted = time.monotonic() - started
-            finished = follow(session, url, job_ids)
+            analysis.follow(api, jobs, timeout_seconds=3600)
             elapsed = time.monotonic() - started
             reports = function_reports(log_path)
 
-    statuses = Counter(job["status"] for job in finished.values())
+    statuses = Counter(job.state for job in jobs)
     latencies = sorted(
-        (_seconds(job["updated_at"]) - _seconds(job["created_at"])) for job in finished.values()
+        (job.status.updated_at - job.status.created_at).total_seconds()
+        for job in jobs
+        if job.status is not None
     )
     print(f"Pipeline under load: {count} copies of {PHOTO.name} submitted at once (embedded stack)")
     print(f"  submitted in {submitted:.1f}s; all terminal after {elapsed:.1f}s: {dict(statuses)}")
@@ -107,10 +75,6 @@ def main(count: int) -> None:
             f"  {len(inits):>11}  {statistics.median(inits or [0]):>11.0f}"
             f"  {peak:>7} / {records[0]['memory_size_mb']}"
         )
-
-
-def _seconds(timestamp: str) -> float:
-    return datetime.fromisoformat(timestamp).timestamp()
 
 
 if __name__ == "__main__":

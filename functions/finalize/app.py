@@ -12,7 +12,7 @@ from silhouette.stages.finalize import finalize
 from silhouette.storage import S3Store
 
 
-@instrumented(correlation_id_path="job.job_id")
+@instrumented(correlation_id_path="job.job_id", request_id_path="job.request_id")
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     request = parse(event=event, model=FinalizeRequest)
     with transient_aws_errors("finalize"):

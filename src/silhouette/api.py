@@ -2,11 +2,17 @@
 event handler, which also validates requests and generates the OpenAPI document.
 
 Every error is JSON: `{"error": <code>, "message": <text>, "field": <where, for 400>}`. API
-Gateway itself answers 403 for a missing or unknown key and 429 when the usage plan throttles."""
+Gateway itself answers 403 for a missing or unknown key and 429 when the usage plan throttles.
+
+Every answer but those two carries an `X-Request-ID` header: the request's own `X-Request-ID`
+if it has one of 1-128 characters out of `A-Z a-z 0-9 . _ : -`, else a new one. The service's
+logs of the request, and of the analysis of a job it creates, are tagged with it."""
 
 from __future__ import annotations
 
 import hmac
+import re
+import uuid
 from http import HTTPStatus
 from typing import Annotated, Any
 
@@ -14,13 +20,15 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Query
-from pydantic import BaseModel, ConfigDict, Field
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
 from silhouette import jobs
 from silhouette.errors import PermanentError, TransientError, is_transient_aws_error
 from silhouette.health import Health, check_health
 from silhouette.jobs import ContentType, DownloadLink, UploadForm
-from silhouette.observability import logger
+from silhouette.observability import log_keys, logger
 from silhouette.schema import JobOptions, JobResult, JobSummary
 from silhouette.settings import get_settings
 from silhouette.starter import start_uploads
@@ -28,6 +36,8 @@ from silhouette.tenants import tenant_of_key
 
 API_VERSION = "1.0.0"
 API_KEY_HEADER = "x-api-key"
+REQUEST_ID_HEADER = "X-Request-ID"
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
 
 app = APIGatewayRestResolver(enable_validation=True)
 app.configure_openapi(
@@ -54,10 +64,17 @@ class UploadRequest(BaseModel):
     filename: str | None = Field(
         None, max_length=255, description="the photo's name; downloads are named after it"
     )
-    size: int | None = Field(
+    size: StrictInt | None = Field(
         None, ge=0, description="bytes the client will upload: more than the limit gives 413"
     )
     options: JobOptions = Field(default_factory=JobOptions)
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _whole_number_as_int(cls, value: Any) -> Any:
+        """12.0 is the integer 12 in JSON (and JSON Schema); `true`, `"12"` and 1.5 are left
+        for StrictInt to refuse rather than be read as a number of bytes."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
 
 
 class UploadCreated(BaseModel):
@@ -79,14 +96,26 @@ class StartSummary(BaseModel):
     skipped: int
 
 
+# Documented on every answer; not required, as API Gateway's own refusals (403, 429) lack it.
+_REQUEST_ID_DOCUMENTED = {
+    REQUEST_ID_HEADER: {
+        "description": "the request's X-Request-ID, or a new one if it had none or a malformed one",
+        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+    }
+}
+
+
 def _responses(success: int, *errors: int) -> dict[int, Any]:
     """A route's documented answers: its success (body from the return type) and its errors."""
-    documented: dict[int, Any] = {success: {"description": HTTPStatus(success).phrase}}
+    documented: dict[int, Any] = {
+        success: {"description": HTTPStatus(success).phrase, "headers": _REQUEST_ID_DOCUMENTED}
+    }
     if success == 204:
         documented[success]["content"] = {}
     for status in errors:
         documented[status] = {
             "description": HTTPStatus(status).phrase,
+            "headers": _REQUEST_ID_DOCUMENTED,
             "content": {"application/json": {"model": ErrorBody}},
         }
     return documented
@@ -168,8 +197,7 @@ def _unexpected(error: Exception) -> Response:
         body = ErrorBody(error="unavailable", message="a dependency is busy; retry shortly")
         return _json(503, body, headers={"Retry-After": "1"})
     logger.exception("unexpected error")
-    request_id = app.current_event.request_context.request_id
-    body = ErrorBody(error="internal", message=f"internal error (request {request_id})")
+    body = ErrorBody(error="internal", message=f"internal error (request {_request_id()})")
     return _json(500, body)
 
 
@@ -181,6 +209,11 @@ def _no_route(_: Exception) -> Response:
 def _summary(job: JobResult) -> JobSummary:
     """The status fields of a record, without the analysis (what polling clients get)."""
     return JobSummary.model_validate(job.model_dump(include=set(JobSummary.model_fields)))
+
+
+def _request_id() -> str:
+    """The X-Request-ID of the request being answered (see `resolve`)."""
+    return app.context["request_id"]
 
 
 def _tenant() -> str:
@@ -203,7 +236,12 @@ def _tenant() -> str:
 )
 def create_upload(request: UploadRequest) -> UploadCreated:
     job, upload = jobs.create_upload(
-        _tenant(), request.filename, request.content_type, request.options, request.size
+        _tenant(),
+        request.filename,
+        request.content_type,
+        request.options,
+        request.size,
+        request_id=_request_id(),
     )
     return UploadCreated(job=_summary(job), upload=upload)
 
@@ -263,9 +301,10 @@ def delete_job(job_id: str):  # unannotated: Powertools cannot validate a bare `
     "/health",
     summary="Whether storage, table and state machine are reachable",
     responses={
-        200: {"description": "every dependency is reachable"},
+        200: {"description": "every dependency is reachable", "headers": _REQUEST_ID_DOCUMENTED},
         503: {
             "description": "a dependency is unreachable",
+            "headers": _REQUEST_ID_DOCUMENTED,
             "content": {"application/json": {"model": Health}},
         },
     },
@@ -300,3 +339,26 @@ def openapi():  # unannotated: Powertools cannot validate a bare `Response` retu
         content_type="application/json",
         body=app.get_openapi_json_schema(),
     )
+
+
+# Entry point ---------------------------------------------------------------------------------
+
+
+def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Answer an API Gateway proxy event. The request id is settled first, so that every log
+    line of the request carries it and every answer, errors included, returns it."""
+    request_id = request_id_of(event)
+    app.append_context(request_id=request_id)  # the resolver clears its context after answering
+    with log_keys(request_id=request_id):
+        response = app.resolve(event, context)
+    response.setdefault("multiValueHeaders", {})[REQUEST_ID_HEADER] = [request_id]
+    return response
+
+
+def request_id_of(event: dict[str, Any]) -> str:
+    """The request's X-Request-ID if it is well formed, else a new one: a client's id is only
+    ever echoed and logged, so it must be short and free of separators and control characters."""
+    given = APIGatewayProxyEvent(event).headers.get(REQUEST_ID_HEADER)
+    if given and re.fullmatch(REQUEST_ID_PATTERN, given):
+        return given
+    return uuid.uuid4().hex

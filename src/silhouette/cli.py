@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 import click
 from rich import box
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
+from rich.markup import escape
+from rich.progress_bar import ProgressBar
 from rich.table import Table
 
 from silhouette import analysis
+from silhouette.api_client import ApiClient, ApiError
 from silhouette.assets import Manifest, fetch_all
 from silhouette.client import api_target
 from silhouette.event_follow import events
@@ -36,29 +40,95 @@ def _analyse(
     options: JobOptions,
     timeout: float,
 ) -> list[analysis.PhotoJob]:
+    """Submit, follow and save every photo, printing one line per photo. Ctrl-C leaves the
+    stack's `with` (so an embedded stack stops) and exits 130."""
     out.mkdir(parents=True, exist_ok=True)
     log_path = out / "lambda.log"
-    with api_target(api_url, api_key, log_path) as (api, where):
-        console.print(f"[dim]analysing {len(photos)} photo(s) on the {where}[/dim]")
-        submitted = [analysis.submit(api, photo, options) for photo in photos]
-        with Live(_progress(submitted), console=console, transient=True) as live:
-            analysis.follow(
-                api, submitted, timeout, on_update=lambda _: live.update(_progress(submitted))
-            )
-        for job in submitted:
-            if job.status is not None and job.status.status.is_terminal:
-                analysis.save(api, job, out)
-            console.print(f"{job.photo.name}: {analysis.describe(job)} [{job.seconds:.2f}s]")
+    jobs: list[analysis.PhotoJob] = []
+    try:
+        with api_target(api_url, api_key, log_path) as (api, where):
+            console.print(f"[dim]analysing {len(photos)} photo(s) on the {where}[/dim]")
+            with Live(
+                console=console,
+                transient=True,
+                get_renderable=lambda: _progress(jobs, len(photos)),
+            ):
+                for job in analysis.submit_all(api, photos, options):
+                    jobs.append(job)  # one at a time: the progress shows each
+                _follow(api, jobs, timeout)
+            for job in jobs:
+                if job.terminal:
+                    analysis.save(api, job, out)
+                line = f"{job.photo.name}: {analysis.describe(job)} [{job.seconds:.2f}s]"
+                console.print(escape(line))
+    except KeyboardInterrupt:
+        running = f"; their jobs keep running on {api_url}" if api_url and jobs else ""
+        console.print(
+            f"interrupted after submitting {len(jobs)} of {len(photos)} photo(s){running}"
+        )
+        sys.exit(130)  # 128 + SIGINT, as shells report it
     if api_url is None:
         console.print(f"[dim]function logs: {log_path}[/dim]")
-    return submitted
+    return jobs
 
 
-def _progress(submitted: list[analysis.PhotoJob]) -> Table:
+def _follow(api: ApiClient, jobs: list[analysis.PhotoJob], timeout: float) -> None:
+    """Follow the jobs; if the API stays unavailable, stop and keep what is finished."""
+    try:
+        analysis.follow(api, jobs, timeout)
+    except ApiError as error:
+        console.print(escape(f"stopped following the jobs: {error.message}"), style="red")
+
+
+MANY_PHOTOS = 20  # more than this get counts per status instead of a live line each
+STATE_STYLES = {
+    "QUEUED": "dim",
+    "PROCESSING": "cyan",
+    "COMPLETED": "green",
+    "REJECTED": "yellow",
+    "FAILED": "red",
+}
+
+
+def _progress(jobs: list[analysis.PhotoJob], total: int) -> RenderableType:
+    if total > MANY_PHOTOS:
+        return _counts(jobs, total)
     table = Table(show_header=False, box=None)
-    for job in submitted:
-        table.add_row(job.photo.name, analysis.describe(job), f"{job.seconds:.1f}s")
+    for job in jobs:
+        table.add_row(escape(job.photo.name), escape(analysis.describe(job)), f"{job.seconds:.1f}s")
     return table
+
+
+def _counts(jobs: list[analysis.PhotoJob], total: int) -> RenderableType:
+    """A bar of the photos done and a count per job status (refusals only when there are any)."""
+    states = Counter(job.state for job in jobs)
+    done = sum(job.done for job in jobs)
+    counts = [f"[{style}]{state} {states[state]}[/]" for state, style in STATE_STYLES.items()]
+    counts += [
+        f"[red]{state} {states[state]}[/]"
+        for state in ("refused", "not submitted")
+        if states[state]
+    ]
+    grid = Table.grid(padding=(0, 2))
+    grid.add_row(
+        ProgressBar(total=total, completed=done, width=30),
+        f"{done}/{total} done",
+        f"submitted {len(jobs)}/{total}",
+        "  ".join(counts),
+    )
+    return grid
+
+
+def _exit_if_failed(jobs: list[analysis.PhotoJob]) -> None:
+    """Name each photo that failed (with the ids to find its logs) and exit 1 if any did."""
+    failures = [(job, why) for job in jobs if (why := analysis.failure(job)) is not None]
+    if not failures:
+        return
+    console.print(f"{len(failures)} of {len(jobs)} photo(s) failed:", style="red")
+    for job, why in failures:
+        job_id = f", job {job.job_id}" if job.job_id else ""
+        console.print(escape(f"  {job.photo.name}: {why} (request {job.request_id}{job_id})"))
+    sys.exit(1)
 
 
 @main.command()
@@ -82,7 +152,11 @@ def _progress(submitted: list[analysis.PhotoJob]) -> Table:
     "--quality", type=click.Choice(["quality", "fast"]), default="quality", show_default=True
 )
 @click.option(
-    "--timeout", type=float, default=300, show_default=True, help="seconds to wait for all jobs"
+    "--timeout",
+    type=float,
+    default=3600,
+    show_default=True,
+    help="seconds to wait for the jobs once submitted (the pipeline ends every job within an hour)",
 )
 def analyze(
     photos: tuple[Path, ...],
@@ -97,8 +171,7 @@ def analyze(
     jobs = _analyse(
         list(photos), out, api_url, api_key, JobOptions(face=face, quality=quality), timeout
     )
-    if not all(job.done for job in jobs):
-        sys.exit(1)
+    _exit_if_failed(jobs)
 
 
 @main.command()
@@ -135,12 +208,16 @@ def demo(out: Path) -> None:
             size,
             *timings,
             f"{job.seconds:.2f}s",
-            result.get("reason") or result.get("error") or job.refused or "",
+            result.get("reason") or result.get("error") or _unsaved(job),
         )
     console.print(table)
     console.print(f"results in {out}/<photo>/result.json")
-    if not all(job.done for job in jobs):
-        sys.exit(1)
+    _exit_if_failed(jobs)
+
+
+def _unsaved(job: analysis.PhotoJob) -> str:
+    """What the demo table says of a photo without a result: why there is none."""
+    return "" if job.result else analysis.describe(job)
 
 
 @main.command()

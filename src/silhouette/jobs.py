@@ -18,6 +18,7 @@ from pydantic import BaseModel, Field
 from pynamodb.exceptions import DoesNotExist
 
 from silhouette import keys, records
+from silhouette.observability import logger
 from silhouette.records import JobRecord
 from silhouette.schema import JobOptions, JobResult, JobStatus
 from silhouette.settings import get_settings
@@ -73,14 +74,17 @@ def create_upload(
     options: JobOptions,
     size: int | None = None,
     s3: Any = None,
+    request_id: str | None = None,
 ) -> tuple[JobResult, UploadForm]:
     """A QUEUED job and a presigned POST whose policy fixes the key, the content type and the
-    largest size. Zero bytes are let through so the pipeline rejects them with a reason."""
+    largest size. Zero bytes are let through so the pipeline rejects them with a reason.
+    `request_id` (the API request's X-Request-ID) follows the job into its stages' logs."""
     settings = get_settings()
     if size is not None and size > settings.max_upload_bytes:
         raise UploadTooLarge(size, settings.max_upload_bytes)
     job_id = new_job_id()
-    record = records.create_queued(job_id, tenant, filename, options)
+    record = records.create_queued(job_id, tenant, filename, options, request_id)
+    logger.info("job created", extra={"job_id": job_id})
     post = (s3 or s3_client()).generate_presigned_post(
         Bucket=settings.bucket,
         Key=keys.upload(job_id),

@@ -5,10 +5,9 @@ from __future__ import annotations
 import json
 import logging
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TextIO
+from typing import Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.metrics import EphemeralMetrics, MetricUnit
@@ -19,30 +18,34 @@ NAMESPACE = "Silhouette"
 
 class FunctionOutput:
     """Where the functions' JSON logs and EMF metrics go: stdout, which Lambda ships to
-    CloudWatch Logs. A runtime hosting functions in-process (the embedded stack) can send one
-    thread's output to its own stream instead."""
-
-    def __init__(self) -> None:
-        self._local = threading.local()
+    CloudWatch Logs; looked up at each write, so `contextlib.redirect_stdout` captures them."""
 
     def write(self, text: str) -> int:
-        return (getattr(self._local, "stream", None) or sys.stdout).write(text)
+        return sys.stdout.write(text)
 
     def flush(self) -> None:
-        (getattr(self._local, "stream", None) or sys.stdout).flush()
-
-    @contextmanager
-    def redirected(self, stream: TextIO) -> Iterator[None]:
-        self._local.stream = stream
-        try:
-            yield
-        finally:
-            self._local.stream = None
+        sys.stdout.flush()
 
 
 function_output = FunctionOutput()
 logger = Logger(service=SERVICE, logger_handler=logging.StreamHandler(function_output))
 tracer = Tracer(service=SERVICE)
+
+
+@contextmanager
+def log_keys(**keys: Any) -> Iterator[None]:
+    """Add `keys` to the log lines this thread writes inside the block, and to no other thread's;
+    a None value hides the key. On exit the thread's keys are exactly as before, so blocks nest
+    (a job's request id inside the MinIO webhook request that starts it). Per-invocation keys
+    (job, request id, stage) live here rather than in the logger's shared keys, which every
+    thread sees: a process running invocations side by side would tag one with another's."""
+    before = dict(logger.thread_safe_get_current_keys())
+    logger.thread_safe_append_keys(**keys)
+    try:
+        yield
+    finally:
+        logger.thread_safe_clear_keys()
+        logger.thread_safe_append_keys(**before)
 
 
 def publish_metric(

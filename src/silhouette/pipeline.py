@@ -4,18 +4,20 @@ taxonomy. Handlers in functions/*/app.py are one line on top of this."""
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from time import perf_counter
 from typing import Any
 
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.jmespath_utils import query
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from silhouette import records
 from silhouette.errors import PermanentError, RejectedInput, TransientError, is_transient_aws_error
-from silhouette.observability import logger, publish_metric, tracer
+from silhouette.observability import log_keys, logger, publish_metric, tracer
 from silhouette.schema import PipelineState, Stage, StageResult
 from silhouette.storage import ArtifactStore, S3Store
 
@@ -23,14 +25,26 @@ Handler = Callable[[dict[str, Any], LambdaContext], Any]
 StageLogic = Callable[[PipelineState, ArtifactStore], StageResult]
 
 
-def instrumented(correlation_id_path: str) -> Callable[[Handler], Handler]:
-    """Structured logs keyed by the job id and X-Ray tracing for a handler."""
+def instrumented(
+    correlation_id_path: str, request_id_path: str | None = None
+) -> Callable[[Handler], Handler]:
+    """Structured logs and X-Ray tracing for a handler. Every log line of an invocation carries
+    the `correlation_id` found at `correlation_id_path` in the event and, with
+    `request_id_path`, the `request_id` of the API request that created the job."""
 
     def decorate(handler: Handler) -> Handler:
-        handler = tracer.capture_lambda_handler(handler)
-        return logger.inject_lambda_context(
-            handler, correlation_id_path=correlation_id_path, clear_state=True
-        )
+        traced = tracer.capture_lambda_handler(handler)
+
+        @functools.wraps(handler)
+        def keyed(event: dict[str, Any], context: LambdaContext) -> Any:
+            keys = {"correlation_id": query(event, correlation_id_path)}
+            if request_id_path:
+                keys["request_id"] = query(event, request_id_path)
+            with log_keys(**keys):
+                return traced(event, context)
+
+        # clear_state: no key of the previous invocation survives into this one.
+        return logger.inject_lambda_context(keyed, clear_state=True)
 
     return decorate
 
@@ -50,7 +64,6 @@ def transient_aws_errors(what: str) -> Iterator[None]:
 def run_stage(
     stage: Stage, state: PipelineState, logic: StageLogic, store: ArtifactStore | None = None
 ) -> StageResult:
-    logger.append_keys(stage=stage.value)
     started = perf_counter()
     with transient_aws_errors(stage.value):
         if not records.mark_processing(state.job_id, stage.value):
@@ -68,9 +81,10 @@ def run_stage(
 def stage_handler(stage: Stage, logic: StageLogic) -> Handler:
     """A Lambda handler that runs one pipeline stage on the execution's state."""
 
-    @instrumented(correlation_id_path="job_id")
+    @instrumented(correlation_id_path="job_id", request_id_path="request_id")
     def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-        state = parse(event=event, model=PipelineState)
-        return run_stage(stage, state, logic).model_dump(mode="json")
+        with log_keys(stage=stage.value):
+            state = parse(event=event, model=PipelineState)
+            return run_stage(stage, state, logic).model_dump(mode="json")
 
     return handler

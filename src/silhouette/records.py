@@ -24,6 +24,8 @@ from silhouette.schema import JobOptions, JobResult, JobStatus
 from silhouette.settings import get_settings
 
 _OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
+# Attributes for the service's own use, not part of the job as clients see it.
+_BOOKKEEPING = frozenset({"notified_at", "request_id"})
 
 
 def _now() -> datetime:
@@ -67,6 +69,8 @@ class JobRecord(Model):
     created_at = UTCDateTimeAttribute(default=_now)
     updated_at = UTCDateTimeAttribute(default=_now)
     notified_at = UTCDateTimeAttribute(null=True)
+    # The X-Request-ID of the POST /uploads that created the job (absent on older records).
+    request_id = UnicodeAttribute(null=True)
 
     by_tenant = TenantJobsIndex()
 
@@ -74,7 +78,7 @@ class JobRecord(Model):
         data = {
             name: value.as_dict() if isinstance(value, MapAttribute) else value
             for name in self.get_attributes()
-            if (value := getattr(self, name)) is not None and name != "notified_at"
+            if (value := getattr(self, name)) is not None and name not in _BOOKKEEPING
         }
         return JobResult.model_validate(data)
 
@@ -89,7 +93,13 @@ def _table() -> type[JobRecord]:
     return JobRecord
 
 
-def create_queued(job_id: str, tenant: str, filename: str | None, options: JobOptions) -> JobRecord:
+def create_queued(
+    job_id: str,
+    tenant: str,
+    filename: str | None,
+    options: JobOptions,
+    request_id: str | None = None,
+) -> JobRecord:
     """A new job awaiting its upload. Fails if the id is already taken."""
     record = _table()(
         job_id=job_id,
@@ -97,6 +107,7 @@ def create_queued(job_id: str, tenant: str, filename: str | None, options: JobOp
         status=JobStatus.QUEUED.value,
         filename=filename,
         options=options.model_dump(),
+        request_id=request_id,
     )
     record.save(condition=JobRecord.job_id.does_not_exist())
     return record

@@ -10,7 +10,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 SCHEMA_VERSION = "1"
 
@@ -41,7 +41,9 @@ class JobOptions(BaseModel):
 
     model_config = ConfigDict(extra="ignore")
 
-    face: bool = True
+    # Strict: a client's `"yes"` or `1` is refused rather than guessed at. Stored options
+    # (records, execution states, result.json) hold real booleans, so they parse as before.
+    face: StrictBool = True
     quality: Literal["fast", "quality"] = "quality"
 
 
@@ -78,6 +80,9 @@ class PipelineState(BaseModel):
     upload_size: int | None = None
     received_at: datetime
     options: JobOptions = Field(default_factory=JobOptions)
+    # The X-Request-ID of the POST /uploads that created the job, for its stages' log lines;
+    # None for jobs created before requests had one.
+    request_id: str | None = None
     stages: dict[Stage, StageResult] = Field(default_factory=dict)
     error: TaskError | None = None
 

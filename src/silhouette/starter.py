@@ -15,8 +15,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from silhouette import keys, records
 from silhouette.errors import PermanentError
-from silhouette.observability import logger, publish_metric
+from silhouette.observability import log_keys, logger, publish_metric
 from silhouette.pipeline import transient_aws_errors
+from silhouette.records import JobRecord
 from silhouette.schema import JobOptions, PipelineState
 from silhouette.settings import get_settings
 from silhouette.storage import s3_client
@@ -120,23 +121,36 @@ def start_job(upload: UploadedObject, stepfunctions: Any, s3: Any) -> bool:
         logger.warning("erasing an upload without a job", extra={"job_id": job_id})
         s3.delete_object(Bucket=upload.bucket, Key=upload.key)
         return False
-    state = PipelineState(
-        job_id=job_id,
+    # The job's own request id, whichever request or event announced the upload.
+    with log_keys(request_id=record.request_id):
+        return _start_execution(_pipeline_state(upload, record), stepfunctions)
+
+
+def _pipeline_state(upload: UploadedObject, record: JobRecord) -> PipelineState:
+    return PipelineState(
+        job_id=record.job_id,
         bucket=upload.bucket,
         upload_key=upload.key,
         upload_size=upload.size,
         received_at=upload.time.astimezone(UTC),
         options=JobOptions.model_validate(record.options.as_dict()),
+        request_id=record.request_id,
     )
+
+
+def _start_execution(state: PipelineState, stepfunctions: Any) -> bool:
+    """Start the job's execution, named after the job. False if it was started before."""
     try:
         stepfunctions.start_execution(
-            stateMachineArn=settings.state_machine_arn, name=job_id, input=state.model_dump_json()
+            stateMachineArn=get_settings().state_machine_arn,
+            name=state.job_id,
+            input=state.model_dump_json(),
         )
     except stepfunctions.exceptions.ExecutionAlreadyExists:
-        logger.info("duplicate upload event: job already started", extra={"job_id": job_id})
+        logger.info("duplicate upload event: job already started", extra={"job_id": state.job_id})
         publish_metric("DuplicateUploadEvents", 1)
         return False
-    logger.info("job started", extra={"job_id": job_id})
+    logger.info("job started", extra={"job_id": state.job_id})
     publish_metric("JobsStarted", 1)
     return True
 

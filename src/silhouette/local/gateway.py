@@ -31,9 +31,7 @@ _API = "AWS::Serverless::Api"
 _MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
 # API Gateway waits this long for the integration, then answers 504; it never retries.
 INTEGRATION_TIMEOUT_SECONDS = 29
-_INTEGRATION = Config(
-    read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"total_max_attempts": 1}
-)
+_INTEGRATION = Config(read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"total_max_attempts": 1})
 
 
 @dataclass(frozen=True)
@@ -89,6 +87,7 @@ class LocalApiGateway:
         self._responses = api.get("GatewayResponses", {})
         self.routes = self._routes(template, self.api_id, bool(auth.get("ApiKeyRequired")))
         self._buckets: dict[str, TokenBucket] = {}
+        self.clock: Callable[[], float] = time.monotonic  # the throttle's; tests may stop it
         self._lock = threading.Lock()
         self._server: BaseWSGIServer | None = None
 
@@ -146,8 +145,15 @@ class LocalApiGateway:
 
     def _throttled(self, key_id: str) -> bool:
         with self._lock:
-            bucket = self._buckets.setdefault(key_id, TokenBucket(self._rate, self._burst))
+            bucket = self._buckets.setdefault(
+                key_id, TokenBucket(self._rate, self._burst, lambda: self.clock())
+            )
             return not bucket.take()
+
+    def forget_throttles(self) -> None:
+        """Start every key's allowance afresh (a full burst)."""
+        with self._lock:
+            self._buckets.clear()
 
     # HTTP ---------------------------------------------------------------------------------
 

@@ -238,7 +238,7 @@ class Instance:
         record: dict[str, Any] = {
             "type": "platform.report",
             "function_name": self.spec.name,
-            "request_id": request_id,
+            "function_request_id": request_id,  # Lambda's RequestId, as Powertools names it
             "status": status,
             "duration_ms": round(seconds * 1000, 1),
             "memory_size_mb": self.spec.memory_mb,

@@ -135,6 +135,8 @@ class LambdaRuntime:
         self._queues: dict[str, queue.Queue[Any]] = {}
         self._faults: dict[str, list[BaseException]] = defaultdict(list)
         self._lock = threading.Lock()
+        self._queued = 0  # asynchronous invocations not yet run to their end
+        self._queue_changed = threading.Condition()
         self._restore: list[Callable[[], None]] = []
         self._log: LogSink | None = None
         self._spawner: Spawner | None = None
@@ -196,6 +198,8 @@ class LambdaRuntime:
 
     def invoke_async(self, function_name: str, event: Any) -> None:
         """An asynchronous invocation (Event): queued, run when an instance is free."""
+        with self._queue_changed:
+            self._queued += 1
         self._queues[function_name].put(event)
 
     def _run_queued(self, function_name: str) -> None:
@@ -207,6 +211,14 @@ class LambdaRuntime:
                 outcome = self._fault(function_name) or (pool and pool.run(event, wait=True))
                 if outcome is None or not outcome.errored:
                     break
+            with self._queue_changed:
+                self._queued -= 1
+                self._queue_changed.notify_all()
+
+    def wait_for_queued(self, timeout_seconds: float) -> bool:
+        """Wait until every asynchronous invocation has run; False if some still wait."""
+        with self._queue_changed:
+            return self._queue_changed.wait_for(lambda: self._queued == 0, timeout_seconds)
 
     # moto hooks ---------------------------------------------------------------------------
 

@@ -72,7 +72,14 @@ def _load_handler(module_path: Path, attribute: str) -> Any:
 
 
 def _max_memory_mb() -> int:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # KiB on Linux
+    """Peak resident memory of this instance (VmHWM: ru_maxrss would count the parent's too,
+    as Linux carries it across exec)."""
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
 
 
 def _send(results: TextIO, message: dict[str, Any]) -> None:

@@ -49,11 +49,11 @@ def load_api_keys(path: Path | None) -> dict[str, str] | None:
 def local_concurrency(settings: dict[str, Any]) -> int:
     """How many instances of a function run at once here: its ReservedConcurrentExecutions if
     the template sets one, at most SILHOUETTE_LOCAL_CONCURRENCY (default: one per core) for
-    the model stages and four times that for the light functions (API, starter, finalize:
-    512 MB or less), which mostly wait on the services."""
+    the model stages and twice that for the light functions (API, starter, finalize: 512 MB
+    or less), which mostly wait on the services."""
     per_core = int(os.environ.get("SILHOUETTE_LOCAL_CONCURRENCY") or os.cpu_count() or 2)
     light = int(settings.get("MemorySize", 128)) <= LIGHT_FUNCTION_MEMORY_MB
-    limit = per_core * (4 if light else 1)
+    limit = per_core * (2 if light else 1)
     reserved = settings.get("ReservedConcurrentExecutions")
     return min(int(reserved), limit) if reserved is not None else limit
 
@@ -105,9 +105,13 @@ class EmbeddedStack:
         self.runtime.install({**self._saved_environ, **self._sdk_environment()})
         os.environ.update({**self._sdk_environment(), **self._environment()})
         get_settings.cache_clear()
-        self._server.start()
-        self.create_resources()
-        self.gateway.start()
+        try:
+            self._server.start()
+            self.create_resources()
+            self.gateway.start()
+        except BaseException:  # Ctrl-C or a failure while starting: leave nothing running
+            self.stop()
+            raise
         return self
 
     def stop(self) -> None:
@@ -129,17 +133,28 @@ class EmbeddedStack:
         """Let running executions end, then empty every service and create the resources again."""
         self.wait_for_executions()
         requests.post(f"{self.endpoint_url}/moto-api/reset", timeout=10).raise_for_status()
+        self.gateway.forget_throttles()
         self.create_resources()
 
     def wait_for_executions(self, timeout_seconds: float = 60) -> None:
+        """Wait until no asynchronous invocation (such as an upload event) is queued and no
+        execution is running."""
         sfn = self.client("stepfunctions")
         deadline = time.monotonic() + timeout_seconds
-        for machine in sfn.list_state_machines()["stateMachines"]:
-            arn = machine["stateMachineArn"]
-            while sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"executions of {arn} still running")
-                time.sleep(0.05)
+        machines = [m["stateMachineArn"] for m in sfn.list_state_machines()["stateMachines"]]
+        while True:
+            if not self.runtime.wait_for_queued(max(0.0, deadline - time.monotonic())):
+                raise TimeoutError("asynchronous invocations still queued")
+            running = [
+                arn
+                for arn in machines
+                if sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]
+            ]
+            if not running and self.runtime.wait_for_queued(0):
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"executions of {running} still running")
+            time.sleep(0.05)
 
     @property
     def outputs(self) -> dict[str, str]:

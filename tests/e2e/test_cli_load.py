@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,20 @@ def test_forty_photos_stay_within_the_usage_plan(tmp_path):
     assert "Traceback" not in run.stderr
 
 
-def test_ctrl_c_stops_cleanly_with_exit_code_130(tmp_path):
+def function_instances(parent_pid: int) -> list[int]:
+    """The Lambda instances (worker processes) the embedded stack of `parent_pid` started."""
+    marker = f"SILHOUETTE_PARENT_PID={parent_pid}".encode()
+    pids = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker in environ.read_bytes().split(b"\0"):
+                pids.append(int(environ.parent.name))
+        except OSError:  # gone, or not ours to read
+            continue
+    return pids
+
+
+def test_ctrl_c_stops_cleanly_with_exit_code_130_and_leaves_no_process(tmp_path):
     analyze = subprocess.Popen(
         silhouette_command("analyze", *empty_photos(tmp_path / "in", 30), "--out", str(tmp_path)),
         stdout=subprocess.PIPE,
@@ -51,6 +65,10 @@ def test_ctrl_c_stops_cleanly_with_exit_code_130(tmp_path):
     try:
         first = analyze.stdout.readline()  # printed once the stack is up
         assert first.startswith("analysing 30 photo(s)"), first + analyze.stderr.read()
+        deadline = time.monotonic() + 60
+        while not function_instances(analyze.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)  # jobs are being submitted: the API function has started
+        assert function_instances(analyze.pid), "no function instance ever started"
         analyze.send_signal(signal.SIGINT)
         stdout, stderr = analyze.communicate(timeout=60)
     finally:
@@ -59,3 +77,4 @@ def test_ctrl_c_stops_cleanly_with_exit_code_130(tmp_path):
     assert analyze.returncode == 130, stdout + stderr
     assert "interrupted after submitting" in stdout
     assert "Traceback" not in stderr
+    assert function_instances(analyze.pid) == []

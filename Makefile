@@ -20,7 +20,7 @@ test: setup
 
 # The load test with 300 simultaneous jobs instead of make test's 100 (about 15 minutes).
 soak: setup
-	SILHOUETTE_LOAD_JOBS=300 $(VENV)/python -m pytest tests/e2e/test_load.py -s $(PYTEST_ARGS)
+	SILHOUETTE_LOAD_JOBS=300 $(VENV)/python -m pytest tests/e2e/test_load.py $(PYTEST_ARGS)
 
 # Figures, not pass/fail: speed targets are read here, never asserted in tests.
 bench: setup

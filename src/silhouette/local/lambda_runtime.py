@@ -133,6 +133,7 @@ class LambdaRuntime:
         self._sandbox = READ_ONLY_SANDBOX if read_only else ()
         self._pools: dict[str, FunctionPool] = {}
         self._queues: dict[str, queue.Queue[Any]] = {}
+        self._dispatchers: dict[str, int] = {}
         self._faults: dict[str, list[BaseException]] = defaultdict(list)
         self._lock = threading.Lock()
         self._queued = 0  # asynchronous invocations not yet run to their end
@@ -166,8 +167,9 @@ class LambdaRuntime:
         if existing is not None:
             existing.close()
         self._pools[function_name] = FunctionPool(spec, concurrency, self._new_instance)
-        if function_name not in self._queues:
+        if function_name not in self._queues:  # its dispatchers: one per possible instance
             self._queues[function_name] = queue.Queue()
+            self._dispatchers[function_name] = concurrency
             for _ in range(concurrency):
                 threading.Thread(
                     target=self._run_queued, args=(function_name,), daemon=True
@@ -307,11 +309,12 @@ class LambdaRuntime:
     def uninstall(self) -> None:
         """Stop every instance and queue, then give moto its own behaviour back."""
         for function_name, events in self._queues.items():
-            for _ in range(self._pools[function_name].limit):
+            for _ in range(self._dispatchers[function_name]):
                 events.put(None)
         for pool in self._pools.values():
             pool.close()
         self._queues.clear()
+        self._dispatchers.clear()
         self._pools.clear()
         if self._spawner is not None:
             self._spawner.close()

@@ -154,9 +154,9 @@ def _exit_if_failed(jobs: list[analysis.PhotoJob]) -> None:
 @click.option(
     "--timeout",
     type=float,
-    default=3600,
+    default=7200,
     show_default=True,
-    help="seconds to wait for the jobs once submitted (the pipeline ends every job within an hour)",
+    help="seconds to wait for the jobs once submitted (the pipeline ends every job within 2 hours)",
 )
 def analyze(
     photos: tuple[Path, ...],

@@ -71,7 +71,7 @@ def test_simultaneous_jobs_all_finish_none_fails_none_is_lost(stack, sample, cap
         )
     submitted = time.monotonic() - started
     pending, finished = set(job_ids), {}
-    deadline = time.monotonic() + 120 + 8 * JOBS
+    deadline = time.monotonic() + 120 + 30 * JOBS  # generous: the jobs' own timeouts decide
     while pending and time.monotonic() < deadline:
         for job_id in list(pending):
             job = jobs.get_job(TENANT, job_id)

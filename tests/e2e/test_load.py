@@ -80,9 +80,9 @@ def test_simultaneous_jobs_all_finish_none_fails_none_is_lost(stack, sample, cap
                 pending.discard(job_id)
         time.sleep(2)
     elapsed = time.monotonic() - started
+    assert not pending, f"{len(pending)} of {JOBS} jobs never finished"
     stack.wait_for_executions(timeout_seconds=120)
 
-    assert not pending, f"{len(pending)} of {JOBS} jobs never finished"
     statuses = Counter(job.status.value for job in finished.values())
     failures = Counter(job.error for job in finished.values() if job.error)
     assert statuses == {"COMPLETED": JOBS}, (statuses, failures)

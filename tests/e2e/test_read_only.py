@@ -1,10 +1,11 @@
 """On Lambda a container image's filesystem is read-only except /tmp, and HOME is not writable.
 Here every function of the stack (API, starter, every stage) runs that way, in a mount namespace
-where `/` is remounted read-only with a private /tmp, and one real photo goes through the whole
-product: upload request, upload, pipeline with face, result."""
+where `/` is remounted read-only with a private writable temporary directory (TMPDIR), and one
+real photo goes through the whole product: upload request, upload, pipeline with face, result."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -54,16 +55,20 @@ def test_the_sandbox_is_read_only_but_for_tmp(read_only_stack):
         "home": os.path.expanduser("~"),
         "package": str(Path(requests.__file__).parent),
         "project": str(PROBE.parent),
-        "tmp": "/tmp",
+        "system temp": "/tmp",
+        "temporary directory": "",
     }
 
     outcome = read_only_stack.runtime.invoke("probe", paths)
 
     assert not outcome.errored, outcome.payload
-    assert outcome.payload == (
-        '{"home": "Read-only file system", "package": "Read-only file system", '
-        '"project": "Read-only file system", "tmp": "writable"}'
-    )
+    assert json.loads(outcome.payload) == {
+        "home": "Read-only file system",
+        "package": "Read-only file system",
+        "project": "Read-only file system",
+        "system temp": "Read-only file system",  # stricter than Lambda: code must use TMPDIR
+        "temporary directory": "writable",
+    }
 
 
 def test_every_function_runs_a_real_photo_on_a_read_only_filesystem(read_only_stack, sample):

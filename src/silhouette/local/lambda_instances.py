@@ -34,16 +34,25 @@ from silhouette.local.lambda_worker import PARENT_PID_VARIABLE, RESULT_FD_VARIAB
 
 # Lambda gives init its own budget; a generous cap here only guards against a hung import.
 INIT_TIMEOUT_SECONDS = 600
-# As a Lambda container image: the whole filesystem read-only, a private 512 MB /tmp (Lambda's
-# default ephemeral storage). Needs a mount namespace, hence Linux and CAP_SYS_ADMIN (root).
+# As a Lambda container image: the whole filesystem read-only, and one private writable 512 MB
+# temporary directory (Lambda's default ephemeral storage) as TMPDIR. It is mounted on an empty
+# directory the runtime provides, not over /tmp, which may hold the virtualenv or the checkout.
+# Needs a mount namespace, hence Linux and CAP_SYS_ADMIN (root).
 _READ_ONLY_SCRIPT = (
-    "mount --bind / / && mount -o remount,bind,ro / "
-    '&& mount -t tmpfs -o size=512m tmpfs /tmp && exec "$@"'
+    'mount -t tmpfs -o size=512m tmpfs "$TMPDIR" '
+    "&& mount --bind / / && mount -o remount,bind,ro / "
+    '&& exec "$@"'
 )
-READ_ONLY_SANDBOX = (
-    *("unshare", "--mount", "--propagation", "private"),
-    *("sh", "-c", _READ_ONLY_SCRIPT, "sandbox"),
-)
+
+
+def read_only_sandbox(scratch: Path) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The environment and command prefix that run an instance read-only, writing only in a
+    private temporary directory mounted on the empty directory `scratch`."""
+    command = (
+        *("unshare", "--mount", "--propagation", "private"),
+        *("sh", "-c", _READ_ONLY_SCRIPT, "sandbox"),
+    )
+    return {"TMPDIR": str(scratch)}, command
 
 
 @dataclass(frozen=True)
@@ -117,13 +126,20 @@ class Instance:
     """One execution environment: a worker process serving one invocation at a time."""
 
     def __init__(
-        self, spec: FunctionSpec, log: LogSink, sandbox: tuple[str, ...], inherited: dict[str, str]
+        self,
+        spec: FunctionSpec,
+        log: LogSink,
+        sandbox: tuple[dict[str, str], tuple[str, ...]],
+        inherited: dict[str, str],
     ) -> None:
+        """`sandbox`: environment and command prefix to run the instance in (or none)."""
         self.spec = spec
         self._log = log
         read_end, write_end = os.pipe()
+        sandbox_environment, sandbox_command = sandbox
         environment = {
             **inherited,
+            **sandbox_environment,
             **spec.environment,
             RESULT_FD_VARIABLE: str(write_end),
             PARENT_PID_VARIABLE: str(os.getpid()),
@@ -132,7 +148,7 @@ class Instance:
             "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(spec.memory_mb),
         }
         command = [
-            *sandbox,
+            *sandbox_command,
             sys.executable,
             "-m",
             "silhouette.local.lambda_worker",

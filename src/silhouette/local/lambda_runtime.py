@@ -27,9 +27,11 @@ internals and are pinned to the moto version below; they live in this one module
 from __future__ import annotations
 
 import copy
+import functools
 import json
 import logging
 import queue
+import tempfile
 import threading
 from collections import defaultdict
 from collections.abc import Callable
@@ -54,6 +56,7 @@ from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name
     CustomErrorName,
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
+from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
     StateTaskLambda,
 )
@@ -61,13 +64,13 @@ from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
 from moto.utilities.arns import parse_arn
 
 from silhouette.local.lambda_instances import (
-    READ_ONLY_SANDBOX,
     FunctionPool,
     FunctionSpec,
     Instance,
     LogSink,
     Outcome,
     Spawner,
+    read_only_sandbox,
 )
 from silhouette.local.lambda_worker import error_payload
 
@@ -130,7 +133,9 @@ class LambdaRuntime:
                 f"found {moto.__version__}: run `make setup`"
             )
         self.log_path = log_path
-        self._sandbox = READ_ONLY_SANDBOX if read_only else ()
+        self._read_only = read_only
+        self._sandbox: tuple[dict[str, str], tuple[str, ...]] = ({}, ())
+        self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._pools: dict[str, FunctionPool] = {}
         self._queues: dict[str, queue.Queue[Any]] = {}
         self._dispatchers: dict[str, int] = {}
@@ -229,6 +234,9 @@ class LambdaRuntime:
         variables; the services' own logs (moto's) go to the log file, not the console."""
         runtime = self
         self._environment = environment
+        if self._read_only:  # each instance mounts its own private tmpfs here
+            self._scratch = tempfile.TemporaryDirectory(prefix="silhouette-lambda-tmp-")
+            self._sandbox = read_only_sandbox(Path(self._scratch.name))
         self._log = LogSink(self.log_path)
         self._spawner = Spawner()
         service_logs = _ServiceLogHandler(self._log)
@@ -253,6 +261,16 @@ class LambdaRuntime:
             # S3 invokes Lambda asynchronously (moto: synchronously, inside the upload request).
             function = get_backend(account_id, region).get_function(arn)
             runtime.invoke_async(function.function_name, event_body)
+
+        # moto's Step Functions makes a new SDK client for every Lambda call (tens of ms of CPU);
+        # under load, with hundreds of throttled tasks retrying, that alone would take a core.
+        original_client_for = lambda_eval_utils.boto_client_for
+        shared_clients = functools.cache(
+            lambda region, service: original_client_for(region=region, service=service)
+        )
+
+        def client_for(region: str, service: str, state_credentials: Any = None) -> Any:
+            return shared_clients(region, service)  # moto ignores the credentials too
 
         original_from_error = StateTaskLambda._from_error
 
@@ -290,6 +308,7 @@ class LambdaRuntime:
 
         original_invoke = LambdaFunction.invoke
         original_s3_invoke = s3_notifications._invoke_awslambda
+        lambda_eval_utils.boto_client_for = client_for
         LambdaFunction.invoke = invoke  # type: ignore[method-assign,assignment]
         s3_notifications._invoke_awslambda = invoke_from_s3
         StateTaskLambda._from_error = from_error  # type: ignore[method-assign]
@@ -299,6 +318,7 @@ class LambdaRuntime:
             for name in SERVICE_LOGGERS:
                 logging.getLogger(name).removeHandler(service_logs)
                 logging.getLogger(name).propagate = True
+            lambda_eval_utils.boto_client_for = original_client_for
             LambdaFunction.invoke = original_invoke  # type: ignore[method-assign]
             s3_notifications._invoke_awslambda = original_s3_invoke
             StateTaskLambda._from_error = original_from_error  # type: ignore[method-assign]
@@ -324,6 +344,9 @@ class LambdaRuntime:
         if self._log is not None:
             self._log.close()
             self._log = None
+        if self._scratch is not None:
+            self._scratch.cleanup()
+            self._scratch = None
 
 
 # EventBridge targets that moto does not deliver ------------------------------------------

@@ -9,7 +9,7 @@ sees TooManyRequestsException); each invocation's handler gets the function's `T
 which the instance is killed and the invocation fails with `Sandbox.Timedout`; an instance that
 dies mid-invocation fails it with `Runtime.ExitError`; a new instance pays its init (imports,
 models) once. Optionally every instance runs on a read-only filesystem with a private writable
-/tmp, as in a Lambda container image."""
+temporary directory (TMPDIR), as in a Lambda container image."""
 
 from __future__ import annotations
 

@@ -126,7 +126,7 @@ class LambdaRuntime:
     """The stack's functions, their instances, and the hooks that let moto run them."""
 
     def __init__(self, log_path: Path, read_only: bool = False) -> None:
-        """`read_only`: run every instance on a read-only filesystem with a private /tmp."""
+        """`read_only`: run every instance read-only, writing only in a private TMPDIR."""
         if moto.__version__ != MOTO_VERSION:
             raise RuntimeError(
                 f"the in-process Lambda adapter is written for moto {MOTO_VERSION}, "

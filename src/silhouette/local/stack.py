@@ -80,7 +80,7 @@ class EmbeddedStack:
         """`api_keys` maps API key -> tenant; by default one fresh key for tenant `local`.
         `parameters` override the template's, over SILHOUETTE_PARAM_<Name> variables.
         `read_only_functions` runs every function on a read-only filesystem with a private
-        /tmp, as in its Lambda container image (Linux, root)."""
+        TMPDIR, as in its Lambda container image (Linux, root)."""
         self.template = Template(
             root / "template.yaml",
             stack_name,

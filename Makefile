@@ -5,7 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 VENV := $(CACHE)/venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test soak bench lint serve build clean
+.PHONY: setup demo test soak fuzz bench lint serve build clean
 
 setup:
 	@./scripts/setup
@@ -21,6 +21,10 @@ test: setup
 # The load test with 300 simultaneous jobs instead of make test's 100 (about 15 minutes).
 soak: setup
 	SILHOUETTE_LOAD_JOBS=300 $(VENV)/python -m pytest tests/e2e/test_load.py $(PYTEST_ARGS)
+
+# Ingest's decoder fed 5,000 mutated photos instead of make test's 150, new ones every run.
+fuzz: setup
+	SILHOUETTE_FUZZ_EXAMPLES=5000 $(VENV)/python -m pytest tests/unit/test_ingest_fuzz.py $(PYTEST_ARGS)
 
 # Figures, not pass/fail: speed targets are read here, never asserted in tests.
 bench: setup

@@ -243,6 +243,8 @@ def failure(job: PhotoJob) -> str | None:
         return f"did not finish in time ({describe(job)})"
     if job.status.status == JobStatus.FAILED:
         return f"FAILED: {job.status.error or 'no error recorded'}"
+    if job.status.status == JobStatus.EXPIRED:  # the upload this run made never arrived
+        return f"EXPIRED: {job.status.reason}"
     if job.not_saved is not None:
         return f"result not saved: {job.not_saved}"
     return None

@@ -57,6 +57,13 @@ class ErrorBody(BaseModel):
     field: str | None = Field(None, description="the request field at fault (400 only)")
 
 
+class RequestedOptions(JobOptions):
+    """Options as a client sends them: a misspelt or unknown option is refused, not ignored
+    (stored options stay lenient, so records written by newer versions still load)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
 class UploadRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -67,7 +74,7 @@ class UploadRequest(BaseModel):
     size: StrictInt | None = Field(
         None, ge=0, description="bytes the client will upload: more than the limit gives 413"
     )
-    options: JobOptions = Field(default_factory=JobOptions)
+    options: RequestedOptions = Field(default_factory=RequestedOptions)
 
     @field_validator("size", mode="before")
     @classmethod

@@ -87,6 +87,7 @@ STATE_STYLES = {
     "COMPLETED": "green",
     "REJECTED": "yellow",
     "FAILED": "red",
+    "EXPIRED": "red",
 }
 
 

@@ -11,6 +11,7 @@ from typing import Any, Literal
 import boto3
 from pydantic import BaseModel
 
+from silhouette.keys import UPLOAD_PREFIX
 from silhouette.settings import get_settings
 from silhouette.storage import s3_client
 
@@ -27,7 +28,8 @@ class Health(BaseModel):
 
 
 def _storage() -> None:
-    s3_client().head_bucket(Bucket=get_settings().bucket)
+    # A listing under a job prefix, not HeadBucket: the API's role may list only those.
+    s3_client().list_objects_v2(Bucket=get_settings().bucket, Prefix=UPLOAD_PREFIX, MaxKeys=1)
 
 
 def _table() -> None:

@@ -9,15 +9,16 @@ import base64
 import binascii
 import json
 import re
-import uuid
+import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any, Literal, get_args
 
+import boto3
 from pydantic import BaseModel, Field
 from pynamodb.exceptions import DoesNotExist
 
-from silhouette import keys, records
+from silhouette import keys, records, sweeper
 from silhouette.observability import logger
 from silhouette.records import JobRecord
 from silhouette.schema import JobOptions, JobResult, JobStatus
@@ -63,8 +64,9 @@ class DownloadLink(BaseModel):
 
 
 def new_job_id() -> str:
-    """128 random bits: unguessable, and safe in keys and execution names."""
-    return uuid.uuid4().hex
+    """128 random bits as 32 lowercase hex digits: unguessable, and safe in keys and execution
+    names."""
+    return secrets.token_hex(16)
 
 
 def create_upload(
@@ -148,10 +150,14 @@ def delete_job(tenant: str, job_id: str, s3: Any = None) -> None:
     Objects go first: if the record cannot be deleted (a stage started meanwhile), nothing of
     the photo is left and the client is told to try again once the job has finished."""
     record = owned(tenant, job_id)
-    if record.status == JobStatus.PROCESSING:
+    # PROCESSING whose execution has ended (stopped, timed out) is no longer busy.
+    abandoned = record.status == JobStatus.PROCESSING and not sweeper.execution_running(
+        job_id, boto3.client("stepfunctions")
+    )
+    if record.status == JobStatus.PROCESSING and not abandoned:
         raise JobBusy(job_id)
     delete_prefixes(s3 or s3_client(), get_settings().bucket, keys.job_prefixes(job_id))
-    if not records.delete(job_id):
+    if not records.delete(job_id, even_processing=abandoned):
         raise JobBusy(job_id)
 
 

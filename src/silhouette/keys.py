@@ -21,7 +21,12 @@ def job_id_from_upload(key: str) -> str | None:
 
 
 def artifact(job_id: str, name: str, extension: str) -> str:
-    return f"artifacts/{job_id}/{name}.{extension}"
+    return f"{artifact_prefix(job_id)}{name}.{extension}"
+
+
+def artifact_prefix(job_id: str) -> str:
+    """Where the stages write a job's artifacts."""
+    return f"artifacts/{job_id}/"
 
 
 def result(job_id: str) -> str:
@@ -30,4 +35,4 @@ def result(job_id: str) -> str:
 
 def job_prefixes(job_id: str) -> tuple[str, ...]:
     """Every prefix under which a job stores objects (for deletion)."""
-    return (f"{UPLOAD_PREFIX}{job_id}/", f"artifacts/{job_id}/", f"results/{job_id}/")
+    return (f"{UPLOAD_PREFIX}{job_id}/", artifact_prefix(job_id), f"results/{job_id}/")

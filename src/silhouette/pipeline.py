@@ -15,11 +15,11 @@ from aws_lambda_powertools.utilities.jmespath_utils import query
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from silhouette import records
+from silhouette import keys, records
 from silhouette.errors import PermanentError, RejectedInput, TransientError, is_transient_aws_error
 from silhouette.observability import log_keys, logger, publish_metric, tracer
 from silhouette.schema import PipelineState, Stage, StageResult
-from silhouette.storage import ArtifactStore, S3Store
+from silhouette.storage import ArtifactStore, S3Store, delete_prefixes, s3_client
 
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
 StageLogic = Callable[[PipelineState, ArtifactStore], StageResult]
@@ -72,6 +72,11 @@ def run_stage(
             result = logic(state, store or S3Store(state.bucket))
         except RejectedInput as rejection:
             result = StageResult(outcome="rejected", reason=rejection.reason)
+        if records.find(state.job_id) is None:
+            # Deleted while the stage ran (its execution stopped, the user erased it): what
+            # the stage just wrote must not outlive the erasure.
+            delete_prefixes(s3_client(), state.bucket, (keys.artifact_prefix(state.job_id),))
+            raise PermanentError(f"job {state.job_id} was deleted while {stage.value} ran")
     duration_ms = round((perf_counter() - started) * 1000)
     publish_metric("StageDuration", duration_ms, MetricUnit.Milliseconds, stage=stage.value)
     logger.info("stage finished", extra={"outcome": result.outcome, "duration_ms": duration_ms})

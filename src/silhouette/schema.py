@@ -21,10 +21,12 @@ class JobStatus(StrEnum):
     COMPLETED = "COMPLETED"
     REJECTED = "REJECTED"
     FAILED = "FAILED"
+    # The photo was never uploaded while the upload form was valid; nothing was analysed.
+    EXPIRED = "EXPIRED"
 
     @property
     def is_terminal(self) -> bool:
-        return self in (JobStatus.COMPLETED, JobStatus.REJECTED, JobStatus.FAILED)
+        return self not in (JobStatus.QUEUED, JobStatus.PROCESSING)
 
 
 class Stage(StrEnum):
@@ -84,7 +86,10 @@ class PipelineState(BaseModel):
     # None for jobs created before requests had one.
     request_id: str | None = None
     stages: dict[Stage, StageResult] = Field(default_factory=dict)
+    # A stage's error (caught by the state machine), or finalize's own when it could not
+    # record the outcome (the job then ends FAILED, keeping a rejection's reason).
     error: TaskError | None = None
+    finalize_error: TaskError | None = None
 
     def artifact(self, name: str) -> str:
         for result in self.stages.values():
@@ -100,6 +105,9 @@ class FinalizeRequest(BaseModel):
 
     terminal: Literal[JobStatus.COMPLETED, JobStatus.REJECTED, JobStatus.FAILED]
     job: PipelineState
+    # Where the job was when its execution ended without a recorded outcome (the sweeper
+    # knows it from the record; the state machine leaves it to the stage results).
+    failed_stage: str | None = None
 
 
 class JobSummary(BaseModel):

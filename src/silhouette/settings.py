@@ -22,7 +22,16 @@ class Settings(BaseSettings):
     max_upload_bytes: int = 20 * 1024 * 1024
     max_pixels: int = 50_000_000
     min_side: int = 64
+    # Longest side over shortest side. Panoramas of a group stay well inside; strips like
+    # 64x5000 px are refused before any model sees them (MediaPipe aborts on such shapes).
+    max_aspect_ratio: float = 10.0
     upload_url_expiry_seconds: int = 300
+    retention_days: int = Field(
+        30, description="days after which a job, its photo and its artifacts are erased"
+    )
+    # The sweeper looks this many days back for jobs due (it runs every few minutes; the
+    # window only matters if it was down for longer).
+    sweep_lookback_days: int = 7
     download_url_expiry_seconds: int = 900
     minio_webhook_token: str = Field(
         "", description="shared secret MinIO sends with its webhook events; empty refuses them"

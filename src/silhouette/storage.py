@@ -13,7 +13,11 @@ from botocore.exceptions import ClientError
 from silhouette.errors import PermanentError, TransientError
 
 # Path-style addressing works with every S3-compatible endpoint (moto server, LocalStack, MinIO).
-_CLIENT_CONFIG = Config(s3={"addressing_style": "path"}, retries={"mode": "standard"})
+# SigV4 for presigned URLs and forms too: boto3 would presign with SigV2 in us-east-1, which S3
+# refuses for buckets created after 2020-06-24.
+_CLIENT_CONFIG = Config(
+    signature_version="s3v4", s3={"addressing_style": "path"}, retries={"mode": "standard"}
+)
 
 
 def s3_client(endpoint_url: str | None = None, region: str | None = None) -> Any:

@@ -183,11 +183,16 @@ def test_oversized_uploads_are_refused_before_and_after_the_upload(stack):
     assert ["content-length-range", 0, form["max_bytes"]] in policy["conditions"]
     expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
     assert timedelta(0) < expires - datetime.now(UTC) <= timedelta(minutes=5)
-    # moto does not enforce POST policies; the pipeline holds the limit all the same.
-    assert post_file(form, b"\xff" * (form["max_bytes"] + 1)).status_code == 204
-    finished = poll_until_finished(stack, job_id)
-    assert finished["status"] == "REJECTED"
-    assert finished["reason"].startswith("file too large")
+    # The embedded stack checks the policy as S3 does: nothing is stored, no job starts.
+    refused = post_file(form, b"\xff" * (form["max_bytes"] + 1))
+    assert refused.status_code == 400
+    assert "<Code>EntityTooLarge</Code>" in refused.text
+    bucket = stack.outputs["PhotoBucketName"]
+    assert (
+        stack.client("s3").list_objects_v2(Bucket=bucket, Prefix=keys.upload(job_id))["KeyCount"]
+        == 0
+    )
+    assert call(stack, "GET", f"/jobs/{job_id}").json()["status"] == "QUEUED"
 
 
 def test_result_of_an_unfinished_job_is_409(stack):
@@ -199,14 +204,22 @@ def test_result_of_an_unfinished_job_is_409(stack):
     assert response.json()["error"] == "not_finished"
 
 
-def test_a_job_being_analysed_cannot_be_deleted(stack):
-    job_id = request_upload(stack)["job"]["job_id"]
-    assert records.mark_processing(job_id, "pose")  # as the pose stage does when it starts
+def test_a_job_being_analysed_can_be_deleted_once_it_has_finished(stack, sample):
+    created = request_upload(stack)
+    job_id = created["job"]["job_id"]
+    assert post_file(created["upload"], sample.path("bus").read_bytes()).status_code == 204
+    deadline = time.monotonic() + 60
+    while call(stack, "GET", f"/jobs/{job_id}").json()["status"] != "PROCESSING":
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
 
-    response = call(stack, "DELETE", f"/jobs/{job_id}")
+    busy = call(stack, "DELETE", f"/jobs/{job_id}")
 
-    assert response.status_code == 409 and response.json()["error"] == "busy"
+    assert busy.status_code == 409 and busy.json()["error"] == "busy"
     assert records.find(job_id) is not None
+    assert poll_until_finished(stack, job_id)["status"] == "COMPLETED"
+    assert call(stack, "DELETE", f"/jobs/{job_id}").status_code == 204
+    assert job_objects(stack, job_id) == []
 
 
 def test_an_upload_arriving_after_its_job_was_deleted_is_erased_and_not_analysed(stack, sample):

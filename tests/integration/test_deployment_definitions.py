@@ -53,7 +53,12 @@ def test_asl_validator_accepts_the_state_machine():
 
 
 def _tasks() -> dict[str, dict]:
-    return {name: state for name, state in ASL["States"].items() if state["Type"] == "Task"}
+    """The Tasks that invoke the project's functions."""
+    return {
+        name: state
+        for name, state in ASL["States"].items()
+        if state["Type"] == "Task" and state["Resource"].startswith("${")
+    }
 
 
 def test_every_task_retries_transient_and_lambda_errors_with_backoff():
@@ -108,12 +113,30 @@ def test_a_throttled_stage_waits_for_capacity_instead_of_failing_the_job():
 
 
 def test_every_task_failure_is_recorded_as_failed():
-    for name, state in _tasks().items():
+    # A stage's failure, and finalize's own when it records an outcome, go to RecordFailure;
+    # when that fails too, the table is written directly; only then does the execution end.
+    expected = {"RecordFailure": "RecordFailureInTable", "RecordFailureInTable": "JobFailed"}
+    tasks = {name: s for name, s in ASL["States"].items() if s["Type"] == "Task"}
+    for name, state in tasks.items():
         catch_all = [c for c in state.get("Catch", []) if c["ErrorEquals"] == ["States.ALL"]]
         assert catch_all, f"{name} has no catch-all: a crash would leave the job PROCESSING"
-        expected = "JobFailed" if name == "RecordFailure" else "RecordFailure"
-        assert catch_all[0]["Next"] == expected, name
+        assert catch_all[0]["Next"] == expected.get(name, "RecordFailure"), name
     assert ASL["States"]["RecordFailure"]["Parameters"]["terminal"] == "FAILED"
+    for name in ("RecordCompleted", "RecordRejected", "RecordFailure"):
+        # Not $.error: that keeps the failed stage's error (and a rejection its reason).
+        assert tasks[name]["Catch"][0]["ResultPath"] == "$.finalize_error", name
+
+
+def test_the_last_resort_marks_only_an_open_job_failed():
+    update = ASL["States"]["RecordFailureInTable"]["Parameters"]
+    names, values = update["ExpressionAttributeNames"], update["ExpressionAttributeValues"]
+    condition = update["ConditionExpression"]
+    for name, value in names.items():
+        condition = condition.replace(name, value)
+    for name, value in values.items():
+        condition = condition.replace(name, value.get("S", ""))
+    assert condition == "status IN (QUEUED, PROCESSING)"
+    assert values[":failed"] == {"S": "FAILED"}
 
 
 def test_state_machine_substitutions_match_the_template():

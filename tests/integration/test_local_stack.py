@@ -40,8 +40,14 @@ def test_resources_follow_the_template(stack):
     pattern = template["Resources"]["UploadStarterFunction"]["Properties"]["Events"][
         "UploadCreated"
     ]["Properties"]["Pattern"]
-    [rule] = stack.client("events").list_rules(EventBusName="default")["Rules"]
-    assert json.loads(rule["EventPattern"])["detail"]["object"] == pattern["detail"]["object"]
+    rules = {
+        rule["Name"]: rule
+        for rule in stack.client("events").list_rules(EventBusName="default")["Rules"]
+    }
+    starter = rules[f"{stack.function_name('UploadStarterFunction')}-UploadCreated"]
+    assert json.loads(starter["EventPattern"])["detail"]["object"] == pattern["detail"]["object"]
+    sweep = rules[f"{stack.function_name('SweeperFunction')}-Sweep"]
+    assert sweep["ScheduleExpression"] == "rate(5 minutes)"
 
 
 def test_function_environment_comes_from_the_template(stack):

@@ -66,6 +66,16 @@ def test_well_typed_requests_pass_validation(fields):
     assert answer.json["error"] == "forbidden"
 
 
+@pytest.mark.parametrize("options", [{"fase": False}, {"quality": "fast", "colour": True}])
+def test_an_unknown_option_is_refused_rather_than_ignored(options):
+    answer = post_upload(options=options)
+
+    assert answer.status == 400, answer.body
+    [unknown] = set(options) - {"face", "quality"}
+    assert answer.json["field"] == f"options.{unknown}"
+    assert "not permitted" in answer.json["message"]
+
+
 def test_the_openapi_document_is_valid_and_declares_plain_json_types():
     document = call_api("GET", "/openapi.json").json
     validate(document)

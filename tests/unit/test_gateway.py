@@ -92,3 +92,19 @@ def test_the_function_answer_is_passed_through():
     response = get_health(gateway)
 
     assert (response.status_code, response.get_data(as_text=True)) == (200, '{"status": "ok"}')
+
+
+def test_routes_without_an_api_key_are_throttled_for_all_callers_together():
+    limit = int(
+        Template(PROJECT_ROOT / "template.yaml", "t", "us-east-1").ref("KeylessThrottleRateLimit")
+    )
+    gateway, function = gateway_answering(*[{"statusCode": 200, "body": "{}"}] * (limit + 1))
+    clock = FakeClock()
+    gateway.clock = clock
+
+    statuses = [get_health(gateway).status_code for _ in range(limit + 1)]
+
+    assert statuses == [200] * limit + [429]
+    assert function.calls == limit  # the refused request never reached the function
+    clock.now += 1  # a second later the route's allowance is back
+    assert get_health(gateway).status_code == 200

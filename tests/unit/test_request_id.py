@@ -257,7 +257,9 @@ def logging_stage(state: PipelineState, store: Any) -> StageResult:
 
 @pytest.fixture
 def processing(monkeypatch):
+    """The job's record as a stage sees it: there, and open."""
     monkeypatch.setattr(records, "mark_processing", lambda job_id, stage: True)
+    monkeypatch.setattr(records, "find", lambda job_id: queued_record("created-by-post-7"))
 
 
 def test_every_log_line_of_a_stage_carries_the_jobs_request_id(processing):

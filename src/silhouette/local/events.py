@@ -9,8 +9,14 @@ and are not applied."""
 from __future__ import annotations
 
 import json
+import re
+import threading
+import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
+
+from moto.utilities.arns import parse_arn
 
 from silhouette.local.template import Template
 
@@ -68,3 +74,55 @@ def _create_rule(template: Template, events: Any, logical_id: str) -> None:
     template.created[logical_id] = {"Arn": rule["RuleArn"]}
     # CloudFormation's target properties are the PutTargets API's.
     events.put_targets(Rule=name, EventBusName=bus, Targets=properties["Targets"])
+
+
+class Schedules:
+    """EventBridge schedules (`rate(...)` expressions) on the embedded stack: moto stores
+    schedule rules but never fires them, so a timer thread per schedule sends each target
+    function the event EventBridge would, asynchronously."""
+
+    _RATE = re.compile(r"^rate\((\d+) (minute|minutes|hour|hours|day|days)\)$")
+    _UNIT_SECONDS = {"minute": 60, "hour": 3600, "day": 86400}
+
+    def __init__(self, deliver: Callable[[str, dict[str, Any]], None]) -> None:
+        self._deliver = deliver  # (function name, event)
+        self._stopped = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def add(self, function_name: str, rule_arn: str, expression: str) -> None:
+        match = self._RATE.match(expression)
+        if match is None:
+            raise ValueError(f"the local stack runs rate(...) schedules only, not {expression!r}")
+        interval = int(match.group(1)) * self._UNIT_SECONDS[match.group(2).rstrip("s")]
+        thread = threading.Thread(
+            target=self._run, args=(function_name, rule_arn, interval), daemon=True
+        )
+        self._threads.append(thread)
+        thread.start()
+
+    def _run(self, function_name: str, rule_arn: str, interval: float) -> None:
+        while not self._stopped.wait(interval):
+            self._deliver(function_name, scheduled_event(rule_arn, datetime.now(UTC)))
+
+    def stop(self) -> None:
+        self._stopped.set()
+        for thread in self._threads:
+            thread.join()
+        self._threads.clear()
+        self._stopped.clear()
+
+
+def scheduled_event(rule_arn: str, time: datetime) -> dict[str, Any]:
+    """The event EventBridge sends a scheduled rule's target."""
+    arn = parse_arn(rule_arn)
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": arn.account,
+        "time": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": arn.region,
+        "resources": [rule_arn],
+        "detail": {},
+    }

@@ -86,6 +86,16 @@ class LocalApiGateway:
         self._burst = float(throttle.get("BurstLimit", 5_000))
         self._responses = api.get("GatewayResponses", {})
         self.routes = self._routes(template, self.api_id, bool(auth.get("ApiKeyRequired")))
+        # Stage-wide limits per route, for all callers together: {(path, method): (rate, burst)}
+        self._route_limits = {
+            # "/~1health" is the resource "/health" (a leading "/", then "/" written "~1").
+            (setting["ResourcePath"][1:].replace("~1", "/"), setting["HttpMethod"]): (
+                float(setting["ThrottlingRateLimit"]),
+                float(setting["ThrottlingBurstLimit"]),
+            )
+            for setting in api.get("MethodSettings", [])
+            if "ThrottlingRateLimit" in setting
+        }
         self._buckets: dict[str, TokenBucket] = {}
         self.clock: Callable[[], float] = time.monotonic  # the throttle's; tests may stop it
         self._lock = threading.Lock()
@@ -143,12 +153,18 @@ class LocalApiGateway:
         }
         return next((key["id"] for key in matching if key["id"] in planned), None)
 
-    def _throttled(self, key_id: str) -> bool:
+    def _throttled(self, key_id: str | None, route: Route) -> bool:
+        """Over the route's stage-wide limit, or over the key's usage plan."""
+        limits = {}
+        if (route.path, route.method) in self._route_limits:
+            limits[f"{route.method} {route.path}"] = self._route_limits[(route.path, route.method)]
+        if key_id is not None:
+            limits[f"key {key_id}"] = (self._rate, self._burst)
         with self._lock:
-            bucket = self._buckets.setdefault(
-                key_id, TokenBucket(self._rate, self._burst, lambda: self.clock())
-            )
-            return not bucket.take()
+            return not all(self._bucket(name, *limit).take() for name, limit in limits.items())
+
+    def _bucket(self, name: str, rate: float, burst: float) -> TokenBucket:
+        return self._buckets.setdefault(name, TokenBucket(rate, burst, lambda: self.clock()))
 
     def forget_throttles(self) -> None:
         """Start every key's allowance afresh (a full burst)."""
@@ -197,7 +213,7 @@ class LocalApiGateway:
         key_id = self._key_id(key_value) if key_value else None
         if route.api_key_required and key_id is None:
             return self._refusal("INVALID_API_KEY", 403, "Forbidden")
-        if key_id is not None and self._throttled(key_id):
+        if self._throttled(key_id, route):
             return self._refusal("THROTTLED", 429, "Too Many Requests")
         body = request.get_data()
         if len(body) > _MAX_PAYLOAD_BYTES:

@@ -368,7 +368,12 @@ class FunctionPool:
                 instance.discard()
             else:
                 self._idle.append(instance)
-            self._changed.notify()
+            self._changed.notify_all()  # a waiting invocation, and wait_until_idle
+
+    def wait_until_idle(self, timeout_seconds: float) -> bool:
+        """Wait until no invocation runs; False if one still does after the timeout."""
+        with self._changed:
+            return self._changed.wait_for(lambda: not self._running, timeout_seconds)
 
     def close(self) -> None:
         """Stop every instance; invocations still running fail as their instance dies."""

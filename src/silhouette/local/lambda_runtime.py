@@ -227,6 +227,15 @@ class LambdaRuntime:
         with self._queue_changed:
             return self._queue_changed.wait_for(lambda: self._queued == 0, timeout_seconds)
 
+    def wait_until_idle(self, timeout_seconds: float) -> bool:
+        """Wait until no invocation runs, including those whose execution has already ended
+        (a stopped execution does not stop its running task); False on timeout."""
+        deadline = monotonic() + timeout_seconds
+        return all(
+            pool.wait_until_idle(max(0.0, deadline - monotonic()))
+            for pool in list(self._pools.values())
+        )
+
     # moto hooks ---------------------------------------------------------------------------
 
     def install(self, environment: dict[str, str]) -> None:
@@ -296,7 +305,11 @@ class LambdaRuntime:
             others = copy.copy(rule)  # moto cannot deliver these: give it only the rest
             others.targets = [t for t in rule.targets if t not in delivered_here]
             original_send(others, event, transform_input)
-            if not delivered_here or not rule.event_pattern.matches_event(event):
+            if (
+                not delivered_here
+                or rule.scheduled_expression  # the schedule's own thread fires these
+                or not rule.event_pattern.matches_event(event)
+            ):
                 return
             for target in delivered_here:
                 arn = parse_arn(target["Arn"])

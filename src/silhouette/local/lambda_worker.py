@@ -22,6 +22,8 @@ from pathlib import Path
 from time import monotonic, perf_counter
 from typing import Any, TextIO
 
+from silhouette.local.aws_calls import CALL_LOG_VARIABLE, record_calls
+
 RESULT_FD_VARIABLE = "SILHOUETTE_RESULT_FD"
 PARENT_PID_VARIABLE = "SILHOUETTE_PARENT_PID"
 _PR_SET_PDEATHSIG = 1
@@ -124,6 +126,8 @@ def serve(module_path: Path, attribute: str, results: TextIO) -> None:
 
 def main() -> None:
     _die_with_parent()
+    if os.environ.get(CALL_LOG_VARIABLE):  # tests check the calls against the IAM roles
+        record_calls(Path(os.environ[CALL_LOG_VARIABLE]))
     module_path, attribute = Path(sys.argv[1]), sys.argv[2]
     with os.fdopen(int(os.environ[RESULT_FD_VARIABLE]), "w") as results:
         serve(module_path, attribute, results)

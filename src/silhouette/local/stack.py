@@ -10,6 +10,7 @@ import re
 import secrets
 import socket
 import time
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,8 @@ import requests
 from botocore.config import Config
 from moto.server import ThreadedMotoServer
 
-from silhouette.local.events import create_event_resources
+from silhouette.local import s3_post_policy
+from silhouette.local.events import Schedules, create_event_resources, scheduled_event
 from silhouette.local.gateway import LocalApiGateway
 from silhouette.local.lambda_runtime import FunctionCode, LambdaRuntime
 from silhouette.local.template import Template, parameters_from_environment
@@ -93,6 +95,8 @@ class EmbeddedStack:
         self.runtime = LambdaRuntime(log_path, read_only=read_only_functions)
         self.api_keys = api_keys or {secrets.token_urlsafe(24): "local"}
         self.gateway = LocalApiGateway(self.template, self.client, api_port or free_port())
+        self.schedules = Schedules(self.runtime.invoke_async)
+        self._schedule_rules: dict[str, str] = {}  # function logical id -> its schedule's rule
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._saved_environ: dict[str, str] | None = None
 
@@ -100,10 +104,12 @@ class EmbeddedStack:
 
     def start(self) -> EmbeddedStack:
         self._saved_environ = dict(os.environ)
+        s3_post_policy.install(self._sdk_environment())  # S3's checks of presigned requests
         # Functions see the host's variables, the SDK's endpoint and their own (template.yaml);
         # this process, where tests and the CLI call job operations directly, sees them all.
         self.runtime.install({**self._saved_environ, **self._sdk_environment()})
         os.environ.update({**self._sdk_environment(), **self._environment()})
+        boto3.DEFAULT_SESSION = None  # clients made from now on sign with the stack's keys
         get_settings.cache_clear()
         try:
             self._server.start()
@@ -116,11 +122,14 @@ class EmbeddedStack:
 
     def stop(self) -> None:
         self.gateway.stop()
+        self.schedules.stop()
         self.runtime.uninstall()
+        s3_post_policy.uninstall()
         self._server.stop()
         if self._saved_environ is not None:
             os.environ.clear()
             os.environ.update(self._saved_environ)
+            boto3.DEFAULT_SESSION = None
             get_settings.cache_clear()
 
     def __enter__(self) -> EmbeddedStack:
@@ -172,6 +181,16 @@ class EmbeddedStack:
     def function_name(self, logical_id: str) -> str:
         return self.template.physical_name(logical_id)
 
+    def run_scheduled(self, logical_id: str, at: datetime) -> Any:
+        """Invoke a function as its schedule would, at `at` (tests move time forward this
+        way); its answer."""
+        event = scheduled_event(self._schedule_rules[logical_id], at)
+        outcome = self.runtime.invoke(self.function_name(logical_id), event)
+        answer = json.loads(outcome.payload)
+        if outcome.errored:
+            raise RuntimeError(f"{logical_id} failed: {answer}")
+        return answer
+
     # Environment --------------------------------------------------------------------------
 
     def _sdk_environment(self) -> dict[str, str]:
@@ -209,6 +228,7 @@ class EmbeddedStack:
     # Resources ----------------------------------------------------------------------------
 
     def create_resources(self) -> None:
+        self.schedules.stop()
         requests.post(
             f"{self.endpoint_url}/moto-api/config",
             json={"stepfunctions": {"execute_state_machine": True}},
@@ -266,10 +286,15 @@ class EmbeddedStack:
     def _create_table(self, logical_id: str) -> None:
         properties = self.template.resolve(self.template.properties(logical_id))
         wanted = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
-        self.client("dynamodb").create_table(
-            TableName=self.template.physical_name(logical_id),
-            **{key: properties[key] for key in wanted if key in properties},
+        dynamodb = self.client("dynamodb")
+        name = self.template.physical_name(logical_id)
+        dynamodb.create_table(
+            TableName=name, **{key: properties[key] for key in wanted if key in properties}
         )
+        if "TimeToLiveSpecification" in properties:  # moto records it; it expires nothing
+            dynamodb.update_time_to_live(
+                TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"]
+            )
 
     def _create_function(self, logical_id: str, role: str) -> None:
         properties = self.template.properties(logical_id)
@@ -293,10 +318,13 @@ class EmbeddedStack:
             local_concurrency(settings),
         )
         for event_id, event in properties.get("Events", {}).items():
+            rule_properties = self.template.resolve(event["Properties"])
             if event["Type"] == "EventBridgeRule":
-                self._create_rule(
-                    f"{name}-{event_id}", self.template.resolve(event["Properties"]), name
-                )
+                self._create_rule(f"{name}-{event_id}", rule_properties, name)
+            elif event["Type"] == "Schedule":
+                rule_arn = self._create_rule(f"{name}-{event_id}", rule_properties, name)
+                self._schedule_rules[logical_id] = rule_arn
+                self.schedules.add(name, rule_arn, rule_properties["Schedule"])
 
     def _function_code(self, logical_id: str, settings: dict[str, Any]) -> FunctionCode:
         """The handler the function's image runs: ImageConfig.Command, else the Dockerfile CMD."""
@@ -318,18 +346,23 @@ class EmbeddedStack:
             memory_mb=int(settings.get("MemorySize", 128)),
         )
 
-    def _create_rule(self, rule_name: str, properties: dict[str, Any], function_name: str) -> None:
+    def _create_rule(self, rule_name: str, properties: dict[str, Any], function_name: str) -> str:
+        """A rule (an event pattern or a schedule) targeting the function; the rule's ARN."""
         events = self.client("events")
         bus = properties.get("EventBusName", "default")
-        events.put_rule(
-            Name=rule_name, EventBusName=bus, EventPattern=json.dumps(properties["Pattern"])
+        trigger = (
+            {"ScheduleExpression": properties["Schedule"]}
+            if "Schedule" in properties
+            else {"EventPattern": json.dumps(properties["Pattern"])}
         )
+        rule_arn = events.put_rule(Name=rule_name, EventBusName=bus, **trigger)["RuleArn"]
         function_arn = self.client("lambda").get_function(FunctionName=function_name)[
             "Configuration"
         ]["FunctionArn"]
         events.put_targets(
             Rule=rule_name, EventBusName=bus, Targets=[{"Id": "function", "Arn": function_arn}]
         )
+        return str(rule_arn)
 
     def _create_state_machine(self, logical_id: str, role: str) -> None:
         properties = self.template.properties(logical_id)

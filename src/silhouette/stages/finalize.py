@@ -30,9 +30,11 @@ def record_fields(request: FinalizeRequest) -> dict[str, Any]:
         timings[stage.value] = result.duration_ms
     timings["total"] = round((datetime.now(UTC) - state.received_at).total_seconds() * 1000)
     artifacts[RESULT_ARTIFACT] = keys.result(state.job_id)
+    rejected = any(result.outcome == "rejected" for result in state.stages.values())
     return {
-        "reason": _rejection_reason(state) if request.terminal == JobStatus.REJECTED else None,
-        "error": _error_text(state) if request.terminal == JobStatus.FAILED else None,
+        # A rejection keeps its reason even when recording it failed and the job ends FAILED.
+        "reason": _rejection_reason(state) if rejected else None,
+        "error": _error_text(request) if request.terminal == JobStatus.FAILED else None,
         "image": facts.get("image"),
         "person": facts.get("person"),
         "colors": facts.get("colors"),
@@ -50,10 +52,11 @@ def _face_switched_off(request: FinalizeRequest) -> dict[str, str] | None:
 
 
 def _rejection_reason(state: PipelineState) -> str:
-    for result in state.stages.values():
-        if result.outcome == "rejected":
-            return result.reason or "rejected"
-    return "rejected"
+    return next(
+        result.reason or "rejected"
+        for result in state.stages.values()
+        if result.outcome == "rejected"
+    )
 
 
 def _failed_stage(state: PipelineState) -> Stage:
@@ -62,10 +65,14 @@ def _failed_stage(state: PipelineState) -> Stage:
     return next(stage for stage in Stage if stage not in state.stages and stage not in skipped)
 
 
-def _error_text(state: PipelineState) -> str:
+def _error_text(request: FinalizeRequest) -> str:
     """`<stage>: <ErrorType>: <message>`, without the stack trace a Lambda error cause carries."""
-    error = state.error
-    where = f"{_failed_stage(state).value}: "
+    state = request.job
+    if state.finalize_error is not None:
+        stage, error = Stage.FINALIZE.value, state.finalize_error
+    else:
+        stage, error = request.failed_stage or _failed_stage(state).value, state.error
+    where = f"{stage}: "
     if error is None:
         return f"{where}unknown error"
     message = error.Cause or ""
@@ -97,7 +104,8 @@ def finalize(request: FinalizeRequest, store: ArtifactStore, event_bus: str) -> 
     result_key = keys.result(job_id)
     # result.json first: once the record is terminal, clients may fetch it at once.
     put_json(store, result_key, result.model_dump(mode="json"))
-    if not records.finish(job_id, request.terminal, {**fields, "updated_at": result.updated_at}):
+    fields = {**fields, "updated_at": result.updated_at}
+    if not records.finish(job_id, request.terminal, fields, erase_at=current.expires_at):
         logger.info("job finished concurrently; nothing written")
         return {"job_id": job_id, "status": None, "written": False}
     publish_job_event(event_bus, result, result_key)

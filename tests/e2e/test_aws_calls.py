@@ -1,0 +1,250 @@
+"""The AWS calls the functions really make are the ones tests/integration/aws_calls.py lists,
+and each function's role in template.yaml allows them.
+
+Every Lambda worker of the embedded stack records its calls (silhouette.local.aws_calls) while
+the service does what it does: a job that completes and one that is rejected, the API's reads,
+DELETE, health and OpenAPI routes, a MinIO webhook event, an upload without a job (the starter
+erases it), and the sweeper recording a stopped execution FAILED, expiring a job whose photo
+never came and erasing jobs whose retention ended."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from silhouette import jobs, keys
+from silhouette.assets import Manifest
+from silhouette.local.aws_calls import CALL_LOG_VARIABLE
+from silhouette.local.stack import EmbeddedStack
+from silhouette.local.template import ACCOUNT_ID
+from silhouette.settings import get_settings
+from tests.conftest import API_KEYS, MINIO_WEBHOOK_TOKEN
+from tests.e2e.test_api import call, poll_until_finished, post_file, request_upload
+from tests.e2e.test_start_paths import minio_event, post_minio_event
+from tests.integration import iam
+from tests.integration.aws_calls import (
+    API_KEY_ID,
+    CALLS,
+    JOB,
+    REGION,
+    STACK_NAME,
+    STATE_MACHINE,
+    TEMPLATE,
+)
+from tests.integration.iam import AwsCall
+
+pytestmark = pytest.mark.e2e
+
+SWEEPER = "SweeperFunction"
+JOB_ID = re.compile(r"\b[0-9a-f]{32}\b")
+FUNCTIONS = {
+    TEMPLATE.physical_name(logical_id): logical_id
+    for logical_id in TEMPLATE.resources("AWS::Serverless::Function")
+}
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory: pytest.TempPathFactory, sample: Manifest) -> list[dict[str, Any]]:
+    """The calls every function made while the service ran, one dict per call."""
+    directory = tmp_path_factory.mktemp("aws-calls")
+    call_log = directory / "aws-calls.jsonl"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CALL_LOG_VARIABLE, str(call_log))  # set before the workers start
+        with EmbeddedStack(
+            log_path=directory / "lambda.log",
+            stack_name=STACK_NAME,
+            region=REGION,
+            api_keys=API_KEYS,
+            parameters={"MinioWebhookToken": MINIO_WEBHOOK_TOKEN},
+        ) as stack:
+            _run_the_service(stack, sample.path("astronaut"))
+    return [json.loads(line) for line in call_log.read_text().splitlines()]
+
+
+def _run_the_service(stack: EmbeddedStack, photo: Path) -> None:
+    completed = _analyse(stack, photo.read_bytes(), "COMPLETED")
+    rejected = _analyse(stack, b"not a photo", "REJECTED")
+    for path in ("/jobs", f"/jobs/{completed}", f"/jobs/{completed}/result", "/health"):
+        assert call(stack, "GET", path).status_code == 200, path
+    assert call(stack, "GET", "/openapi.json", key=None).status_code == 200
+    bucket = stack.outputs["PhotoBucketName"]
+    announced_again = post_minio_event(stack, minio_event(bucket, keys.upload(rejected), 11))
+    assert announced_again.status_code == 200, announced_again.text
+    assert call(stack, "DELETE", f"/jobs/{completed}").status_code == 204
+    _upload_without_a_job(stack, bucket)
+    _stop_mid_job(stack, photo.read_bytes())
+    request_upload(stack)  # and never upload the photo
+    now = datetime.now(UTC)
+    assert stack.run_scheduled(SWEEPER, now + timedelta(hours=1)) == {"expired": 1}
+    retention_ended = now + timedelta(days=get_settings().retention_days + 1)
+    erased = stack.run_scheduled(SWEEPER, retention_ended)
+    assert erased.get("erased") == 3, erased  # the rejected, the stopped, the expired job
+
+
+def _analyse(stack: EmbeddedStack, photo: bytes, outcome: str) -> str:
+    created = request_upload(stack, content_type="image/png", filename="photo.png")
+    assert post_file(created["upload"], photo, "image/png").status_code == 204
+    job_id = created["job"]["job_id"]
+    # Every function starts cold here, model stages included.
+    assert poll_until_finished(stack, job_id, timeout=600)["status"] == outcome
+    return job_id
+
+
+def _stop_mid_job(stack: EmbeddedStack, photo: bytes) -> None:
+    """An execution stopped while a stage runs: the sweeper, told by the execution's status
+    change event, records the job FAILED through finalize."""
+    created = request_upload(stack, content_type="image/png", filename="photo.png")
+    assert post_file(created["upload"], photo, "image/png").status_code == 204
+    job_id = created["job"]["job_id"]
+    deadline = time.monotonic() + 120
+    while call(stack, "GET", f"/jobs/{job_id}").json()["status"] != "PROCESSING":
+        assert time.monotonic() < deadline, "the job never started"
+        time.sleep(0.05)
+    sfn = stack.client("stepfunctions")
+    execution = f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:{job_id}"
+    sfn.stop_execution(executionArn=execution)
+    # The stage runs on after the stop; the sweeper runs one at a time (reserved concurrency).
+    assert stack.runtime.wait_until_idle(120)
+    stack.wait_for_executions()
+    ended = {  # what Step Functions sends EventBridge
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": REGION,
+        "resources": [execution],
+        "detail": {"executionArn": execution, "name": job_id, "status": "ABORTED"},
+    }
+    answer = stack.client("lambda").invoke(
+        FunctionName=stack.function_name(SWEEPER), Payload=json.dumps(ended)
+    )
+    assert json.loads(answer["Payload"].read()) == {"failed": 1}
+    stack.wait_for_executions()
+
+
+def _upload_without_a_job(stack: EmbeddedStack, bucket: str) -> None:
+    s3, key = stack.client("s3"), keys.upload(jobs.new_job_id())
+    s3.put_object(Bucket=bucket, Key=key, Body=b"a photo nobody asked for")
+    stack.wait_for_executions()
+    assert "Contents" not in s3.list_objects_v2(Bucket=bucket, Prefix=key), "not erased"
+
+
+# Recorded calls as IAM authorises them ----------------------------------------------------
+
+
+def _as_iam(recorded_call: dict[str, Any]) -> list[AwsCall]:
+    """The requests IAM authorises for one recorded call, with job ids and API key ids
+    replaced by the table's examples."""
+    service, operation = recorded_call["service"], recorded_call["operation"]
+    params = recorded_call["params"]
+    convert = _CONVERTERS.get(service)
+    # A service no function should call: listed nowhere, so the tests name it.
+    calls = convert(operation, params) if convert else [AwsCall(f"{service}:{operation}", "?")]
+    return [
+        AwsCall(call.action, _example(call.resource), call.s3_prefix and _example(call.s3_prefix))
+        for call in calls
+    ]
+
+
+def _example(text: str) -> str:
+    return re.sub(r"/apikeys/[^/]+$", f"/apikeys/{API_KEY_ID}", JOB_ID.sub(JOB, text))
+
+
+def _s3(operation: str, params: dict[str, Any]) -> list[AwsCall]:
+    bucket = f"arn:aws:s3:::{params['Bucket']}"
+    if operation == "HeadBucket":
+        return [AwsCall("s3:ListBucket", bucket)]
+    if operation in ("ListObjects", "ListObjectsV2"):
+        return [AwsCall("s3:ListBucket", bucket, params.get("Prefix"))]
+    if operation == "DeleteObjects":
+        return [AwsCall("s3:DeleteObject", f"{bucket}/{key}") for key in params["Keys"]]
+    if operation == "HeadObject":
+        # Authorised as GetObject; a missing key answers 404 (not 403) only with ListBucket.
+        return [
+            AwsCall("s3:GetObject", f"{bucket}/{params['Key']}"),
+            AwsCall("s3:ListBucket", bucket),
+        ]
+    return [AwsCall(f"s3:{operation}", f"{bucket}/{params['Key']}")]
+
+
+def _dynamodb(operation: str, params: dict[str, Any]) -> list[AwsCall]:
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{params['TableName']}"
+    index = params.get("IndexName")
+    return [AwsCall(f"dynamodb:{operation}", f"{table}/index/{index}" if index else table)]
+
+
+def _states(operation: str, params: dict[str, Any]) -> list[AwsCall]:
+    arn = params.get("executionArn") or params["stateMachineArn"]
+    return [AwsCall(f"states:{operation}", arn)]
+
+
+def _events(operation: str, params: dict[str, Any]) -> list[AwsCall]:
+    return [
+        AwsCall(
+            f"events:{operation}",
+            bus
+            if bus.startswith("arn:")
+            else f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{bus}",
+        )
+        for bus in params["EventBusNames"]
+    ]
+
+
+def _apigateway(operation: str, params: dict[str, Any]) -> list[AwsCall]:
+    # API Gateway's management API is authorised by HTTP method and path.
+    assert operation == "GetApiKey", operation
+    return [AwsCall("apigateway:GET", f"arn:aws:apigateway:{REGION}::/apikeys/{params['apiKey']}")]
+
+
+_CONVERTERS = {
+    "s3": _s3,
+    "dynamodb": _dynamodb,
+    "states": _states,
+    "events": _events,
+    "apigateway": _apigateway,
+}
+
+
+def _by_function(recorded: list[dict[str, Any]]) -> dict[str, set[AwsCall]]:
+    calls: dict[str, set[AwsCall]] = {}
+    for line in recorded:
+        logical_id = FUNCTIONS[line["function"]]
+        calls.setdefault(logical_id, set()).update(_as_iam(line))
+    return calls
+
+
+# Tests ------------------------------------------------------------------------------------
+
+
+def test_every_function_made_calls_and_each_was_recorded(recorded):
+    silent = sorted(set(FUNCTIONS.values()) - set(_by_function(recorded)))
+
+    assert not silent, f"no calls recorded for {silent}"
+
+
+def test_every_call_is_listed_in_the_table(recorded):
+    unlisted = {
+        logical_id: sorted(calls - set(CALLS.get(logical_id, [])), key=str)
+        for logical_id, calls in _by_function(recorded).items()
+    }
+
+    assert not any(unlisted.values()), f"add to tests/integration/aws_calls.py: {unlisted}"
+
+
+def test_every_call_is_allowed_by_the_function_s_role(recorded):
+    roles = iam.roles(TEMPLATE)
+    refused = {
+        logical_id: sorted((c for c in calls if not roles[logical_id].allows(c)), key=str)
+        for logical_id, calls in _by_function(recorded).items()
+    }
+
+    assert not any(refused.values()), f"template.yaml's roles refuse {refused}"

@@ -1,0 +1,123 @@
+"""Every AWS call each function and state machine of template.yaml makes, as IAM authorises
+it: the action and an example resource ARN, on a stack named STACK_NAME (physical names as the
+embedded stack gives them), for job JOB and API key API_KEY_ID.
+
+test_iam_policies.py checks each role allows exactly these, nothing missing and nothing extra;
+tests/e2e/test_aws_calls.py records what the functions really call and checks it is listed here.
+A new function needs an entry before either test passes."""
+
+from __future__ import annotations
+
+from silhouette import keys
+from silhouette.local.stack import PROJECT_ROOT
+from silhouette.local.template import Template
+from tests.integration.iam import AwsCall
+
+STACK_NAME = "silhouette-iam"
+REGION = "us-east-1"
+JOB = "0123456789abcdef0123456789abcdef"
+API_KEY_ID = "key0123456"
+TEMPLATE = Template(PROJECT_ROOT / "template.yaml", STACK_NAME, REGION)
+
+BUCKET = TEMPLATE.arn("PhotoBucket")
+TABLE = TEMPLATE.arn("JobsTable")
+STATE_MACHINE = TEMPLATE.arn("PipelineStateMachine")
+EXECUTION = f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:{JOB}"
+EVENT_BUS = TEMPLATE.arn("JobEventBus")
+API_KEY = f"arn:aws:apigateway:{REGION}::/apikeys/{API_KEY_ID}"
+
+
+def _object(key: str) -> str:
+    return f"{BUCKET}/{key}"
+
+
+UPLOAD = _object(keys.upload(JOB))
+WORKING_IMAGE = _object(keys.artifact(JOB, "image", "png"))
+PERSON_MASK = _object(keys.artifact(JOB, "person_mask", "png"))
+CUTOUT = _object(keys.artifact(JOB, "cutout", "png"))
+CLOTHING_MASK = _object(keys.artifact(JOB, "clothing_mask", "png"))
+OVERLAY = _object(keys.artifact(JOB, "overlay", "jpg"))
+FACE_CROP = _object(keys.artifact(JOB, "face_crop", "png"))
+RESULT = _object(keys.result(JOB))
+DOWNLOADS = (WORKING_IMAGE, PERSON_MASK, CUTOUT, CLOTHING_MASK, OVERLAY, FACE_CROP, RESULT)
+
+
+def _job_erased() -> list[AwsCall]:
+    """storage.delete_prefixes over a job: list each prefix, delete what is there."""
+    listings = [AwsCall("s3:ListBucket", BUCKET, prefix) for prefix in keys.job_prefixes(JOB)]
+    deletions = [AwsCall("s3:DeleteObject", key) for key in (UPLOAD, *DOWNLOADS)]
+    return listings + deletions
+
+
+def _stage(reads: tuple[str, ...], writes: tuple[str, ...]) -> list[AwsCall]:
+    """A pipeline stage: mark the job PROCESSING, read its inputs, write its artifacts, check
+    the job still exists (pipeline.run_stage) and erase its artifacts again if it does not."""
+    return [
+        AwsCall("dynamodb:UpdateItem", TABLE),
+        *(AwsCall("s3:GetObject", key) for key in reads),
+        *(AwsCall("s3:PutObject", key) for key in writes),
+        AwsCall("dynamodb:GetItem", TABLE),
+        AwsCall("s3:ListBucket", BUCKET, keys.artifact_prefix(JOB)),
+        *(AwsCall("s3:DeleteObject", key) for key in writes),
+    ]
+
+
+CALLS: dict[str, list[AwsCall]] = {
+    "ApiFunction": [
+        AwsCall("apigateway:GET", API_KEY),  # GetApiKey: the caller's tenant
+        AwsCall("dynamodb:PutItem", TABLE),  # POST /uploads
+        AwsCall("s3:PutObject", UPLOAD),  # its presigned POST
+        AwsCall("dynamodb:GetItem", TABLE),  # GET /jobs/{id}, and the MinIO webhook's starter
+        AwsCall("dynamodb:Query", f"{TABLE}/index/tenant-jobs"),  # GET /jobs
+        *(AwsCall("s3:GetObject", key) for key in DOWNLOADS),  # presigned downloads
+        *_job_erased(),  # DELETE /jobs/{id}
+        AwsCall("dynamodb:DeleteItem", TABLE),
+        AwsCall("states:DescribeExecution", EXECUTION),  # is a PROCESSING job's still running?
+        AwsCall("s3:ListBucket", BUCKET, keys.UPLOAD_PREFIX),  # GET /health
+        AwsCall("dynamodb:DescribeTable", TABLE),
+        AwsCall("states:DescribeStateMachine", STATE_MACHINE),
+        AwsCall("states:StartExecution", STATE_MACHINE),  # the MinIO webhook
+    ],
+    "UploadStarterFunction": [
+        AwsCall("dynamodb:GetItem", TABLE),
+        AwsCall("states:StartExecution", STATE_MACHINE),
+        AwsCall("s3:DeleteObject", UPLOAD),  # an upload without a job
+    ],
+    "IngestFunction": _stage(reads=(UPLOAD,), writes=(WORKING_IMAGE,)),
+    "PoseFunction": _stage(reads=(WORKING_IMAGE,), writes=(PERSON_MASK,)),
+    "SegmentFunction": _stage(reads=(WORKING_IMAGE, PERSON_MASK), writes=(CUTOUT, CLOTHING_MASK)),
+    "ColorsFunction": _stage(reads=(WORKING_IMAGE, CLOTHING_MASK), writes=(OVERLAY,)),
+    "FaceFunction": _stage(reads=(WORKING_IMAGE,), writes=(FACE_CROP,)),
+    "FinalizeFunction": [
+        AwsCall("dynamodb:GetItem", TABLE),
+        AwsCall("s3:PutObject", RESULT),
+        AwsCall("dynamodb:UpdateItem", TABLE),
+        AwsCall("events:PutEvents", EVENT_BUS),
+    ],
+    "SweeperFunction": [
+        AwsCall("dynamodb:Query", f"{TABLE}/index/sweep-due"),
+        AwsCall("dynamodb:GetItem", TABLE),
+        AwsCall("dynamodb:UpdateItem", TABLE),  # look again later, EXPIRED, finalize's FAILED
+        AwsCall("states:DescribeExecution", EXECUTION),
+        AwsCall("s3:ListBucket", BUCKET, keys.upload(JOB)),  # did the photo arrive?
+        AwsCall("states:StartExecution", STATE_MACHINE),  # the upload's event was lost
+        AwsCall("s3:PutObject", RESULT),  # finalize of an execution that ended without outcome
+        AwsCall("events:PutEvents", EVENT_BUS),
+        *_job_erased(),  # retention ended
+        AwsCall("dynamodb:DeleteItem", TABLE),
+    ],
+    "PipelineStateMachine": [
+        *(
+            AwsCall("lambda:InvokeFunction", TEMPLATE.arn(logical_id))
+            for logical_id in (
+                "IngestFunction",
+                "PoseFunction",
+                "SegmentFunction",
+                "ColorsFunction",
+                "FaceFunction",
+                "FinalizeFunction",
+            )
+        ),
+        AwsCall("dynamodb:UpdateItem", TABLE),  # RecordFailureInTable
+    ],
+}

@@ -467,6 +467,6 @@ def _upload_limits(samples: Manifest, settings: Settings) -> list[HostileFile]:
             photo + padding,  # a real photo: only the limit stands between it and analysis
             "image/jpeg",
             Outcome.REFUSED_AT_UPLOAD,
-            "EntityTooLarge",
+            "file too large",  # ingest's reason, should storage ever let it through
         )
     ]

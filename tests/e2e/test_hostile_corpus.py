@@ -57,7 +57,7 @@ class Submission:
             case Outcome.REFUSED_AT_REQUEST:
                 return self.refused_at is case.outcome and case.reason in self.refusal
             case Outcome.REFUSED_AT_UPLOAD:  # storage refuses it, as the POST policy says
-                return self.refused_at is case.outcome and case.reason in self.refusal
+                return self.refused_at is case.outcome and "EntityTooLarge" in self.refusal
             case Outcome.COMPLETED:
                 return self.refused_at is None and status == "COMPLETED"
             case Outcome.REJECTED:

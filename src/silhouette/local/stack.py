@@ -254,7 +254,13 @@ class EmbeddedStack:
         s3 = self.client("s3")
         name = self.template.physical_name(logical_id)
         properties = self.template.resolve(self.template.properties(logical_id))
-        s3.create_bucket(Bucket=name)
+        # Outside us-east-1, S3 wants the region named (as CloudFormation does for it).
+        location = (
+            {}
+            if self.region == "us-east-1"
+            else {"CreateBucketConfiguration": {"LocationConstraint": self.region}}
+        )
+        s3.create_bucket(Bucket=name, **location)
         if "PublicAccessBlockConfiguration" in properties:
             s3.put_public_access_block(
                 Bucket=name,

@@ -30,6 +30,7 @@ fuzz: setup
 bench: setup
 	$(VENV)/python benchmarks/api_latency.py
 	$(VENV)/python benchmarks/pipeline_load.py
+	$(VENV)/python benchmarks/stage_memory.py
 
 lint: setup
 	$(VENV)/ruff check src tests functions benchmarks

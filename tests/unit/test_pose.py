@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -61,6 +66,25 @@ def test_face_box_lies_on_the_head(bus):
     assert face.x <= nose.x <= face.x + face.width and face.y <= nose.y <= face.y + face.height
 
 
+def test_a_large_photo_gives_the_same_pose_in_its_own_pixels(sample, bus):
+    # Pose runs on large photos shrunk to MAX_INPUT_SIDE and maps its findings back.
+    scale = 3  # 2430 x 3240
+    image = rgb(sample, "bus")
+    large = estimate_pose(
+        cv2.resize(image, None, fx=scale, fy=scale, interpolation=cv2.INTER_CUBIC)
+    )
+    assert large is not None and large.person_mask.shape == (1080 * scale, 810 * scale)
+    visible = [k.visibility >= 0.5 for k in bus.keypoints]
+    drift = [
+        np.hypot(big.x / scale - small.x, big.y / scale - small.y)
+        for big, small, seen in zip(large.keypoints, bus.keypoints, visible, strict=True)
+        if seen
+    ]
+    assert np.mean(drift) < 8  # photo pixels at the photo's own size (measured: 4.3)
+    for side in ("x", "y", "width", "height"):
+        assert getattr(large.bbox, side) / scale == pytest.approx(getattr(bus.bbox, side), abs=15)
+
+
 @pytest.mark.parametrize("name", ["astronaut", "camera"])
 def test_portraits_and_greyscale_photos_are_found(sample, name):
     estimate = estimate_pose(rgb(sample, name))
@@ -72,3 +96,55 @@ def test_portraits_and_greyscale_photos_are_found(sample, name):
 @pytest.mark.parametrize("name", ["chelsea", "coffee"])
 def test_photos_without_a_person_give_none(sample, name):
     assert estimate_pose(rgb(sample, name)) is None
+
+
+# Shapes far outside what ingest accepts (aspect ratio over 10): pose must still answer. Before
+# the long side was capped, 64 x 5000 aborted in OpenCV (remap) and 64 x 50000 crashed MediaPipe.
+STRIPS_IN_PROCESS = [(64, 640), (640, 64)]
+STRIPS_IN_SUBPROCESS = [(64, 5000), (5000, 64), (10, 1000), (64, 50000)]
+# Runs pose on a saved array and prints what it found: a native abort fails only that test.
+POSE_CHILD = """
+import json, sys
+import numpy as np
+from silhouette.stages.pose import estimate_pose
+image = np.load(sys.argv[1])
+estimate = estimate_pose(image)
+print(json.dumps(None if estimate is None else {
+    "mask": list(estimate.person_mask.shape), "bbox": estimate.bbox.as_dict()}))
+"""
+
+
+def squeezed(sample, width: int, height: int) -> np.ndarray:
+    """The bus photo squeezed into width x height: real content for the detectors to chew on."""
+    return np.asarray(Image.open(sample.path("bus")).convert("RGB").resize((width, height)))
+
+
+def _within(bbox: dict, width: int, height: int) -> bool:
+    return (
+        bbox["x"] >= 0
+        and bbox["y"] >= 0
+        and bbox["x"] + bbox["width"] <= width
+        and bbox["y"] + bbox["height"] <= height
+    )
+
+
+@pytest.mark.parametrize(("width", "height"), STRIPS_IN_PROCESS)
+def test_pose_answers_on_strips(sample, width, height):
+    estimate = estimate_pose(squeezed(sample, width, height))
+    if estimate is not None:
+        assert estimate.person_mask.shape == (height, width)
+        assert _within(estimate.bbox.as_dict(), width, height)
+
+
+@pytest.mark.parametrize(("width", "height"), STRIPS_IN_SUBPROCESS)
+def test_pose_never_crashes_on_extreme_strips(sample, tmp_path, width, height):
+    array = tmp_path / "strip.npy"
+    np.save(array, squeezed(sample, width, height))
+    child = subprocess.run(
+        [sys.executable, "-c", POSE_CHILD, str(array)], capture_output=True, text=True, timeout=120
+    )
+    assert child.returncode == 0, child.stderr[-2000:]
+    found = json.loads(child.stdout.splitlines()[-1])
+    if found is not None:
+        assert found["mask"] == [height, width]
+        assert _within(found["bbox"], width, height)

@@ -37,6 +37,11 @@ MASK_THRESHOLD = 0.5
 CROP_SIDE_WIDTHS, CROP_ABOVE_HEIGHTS, CROP_BELOW_HEIGHTS = 2.5, 0.8, 8.0
 # Pose runs on crops at least this tall, so a small person fills the detector's input.
 CROP_MIN_SIDE = 512
+# ...and on nothing longer than this, which binds first: MediaPipe scales every input to 256 px
+# for its models, so more pixels add nothing but memory (its person mask comes back at the
+# input's size, as floats), and it aborts in OpenCV or crashes on inputs tens of thousands of
+# pixels long (a 64 x 5000 strip scaled to a 512 px short side).
+MAX_INPUT_SIDE = 2048
 # Second-pass tiles: this share of the photo's width and height, overlapping in the middle.
 TILE_FRACTION = 0.6
 # Two detections are one person when this much of the smaller box lies inside the larger:
@@ -47,7 +52,8 @@ SAME_PERSON_OVERLAP = 0.5
 @dataclass
 class _Person:
     keypoints: list[Keypoint]
-    mask: np.ndarray  # float32 (H, W) in 0..1, full image size
+    mask: np.ndarray  # uint8 0..255 at the detector input's size, covering `region`
+    region: Box  # the part of the photo the detector saw
     bbox: Box
     confidence: float
 
@@ -69,7 +75,7 @@ def estimate_pose(image: np.ndarray) -> PoseEstimate | None:
     """The primary subject of an RGB uint8 photo, or None when no person is found."""
     height, width = image.shape[:2]
     people = _detect_people(image, Box(0, 0, width, height), (height, width))
-    faces = [face.box for face in detect_faces(image)]
+    faces = _faces(image)
     crops = [_crop_around_face(f, width, height) for f in faces]
     for crop in [*crops, *_tiles(width, height)]:
         for found in _detect_people(image[crop.slices], crop, (height, width)):
@@ -84,15 +90,53 @@ def estimate_pose(image: np.ndarray) -> PoseEstimate | None:
         bbox=primary.bbox,
         confidence=primary.confidence,
         person_count=len(people) + len(unmatched_faces),
-        person_mask=(primary.mask >= MASK_THRESHOLD).astype(np.uint8) * 255,
+        person_mask=_photo_mask(primary, (height, width)),
         face_box=next((f for f in faces if _contains(primary.bbox, f)), None),
     )
 
 
+def _input_scale(height: int, width: int) -> float:
+    """How much to scale an image for the detector: up until its short side is CROP_MIN_SIDE,
+    down until its long side is at most MAX_INPUT_SIDE, the long side's bound first."""
+    return min(max(1.0, CROP_MIN_SIDE / min(height, width)), MAX_INPUT_SIDE / max(height, width))
+
+
+def _scaled(image: np.ndarray, scale: float) -> np.ndarray | None:
+    """`image` scaled by `scale`; None when less than a pixel of its short side would be left
+    (a sliver no person fits in, or an empty tile of one)."""
+    if min(image.shape[:2]) * scale < 1:
+        return None
+    if scale == 1.0:
+        return image
+    # Area averaging when shrinking: bilinear would alias what the detector sees.
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
+
+
+def _faces(image: np.ndarray) -> list[Box]:
+    """Face boxes in photo pixels. The detector sees 192 px whatever it is given, so it is given
+    the photo shrunk to MAX_INPUT_SIDE at most, not a full-resolution copy."""
+    height, width = image.shape[:2]
+    small = _scaled(image, min(1.0, MAX_INPUT_SIDE / max(height, width)))
+    if small is None:
+        return []
+    to_photo = width / small.shape[1], height / small.shape[0]
+    return [_to_photo(face.box, to_photo, (height, width)) for face in detect_faces(small)]
+
+
+def _to_photo(box: Box, scale: tuple[float, float], size: tuple[int, int]) -> Box:
+    """`box` on a scaled image back in photo pixels (scale: photo per image pixel, x and y)."""
+    left, top = int(box.x * scale[0]), int(box.y * scale[1])
+    right = min(size[1], int(np.ceil((box.x + box.width) * scale[0])))
+    bottom = min(size[0], int(np.ceil((box.y + box.height) * scale[1])))
+    return Box(left, top, right - left, bottom - top)
+
+
 def _detect_people(image: np.ndarray, region: Box, full_size: tuple[int, int]) -> list[_Person]:
     """People in `image`, which shows `region` of a photo of `full_size` (height, width)."""
-    scale = max(1.0, CROP_MIN_SIDE / min(image.shape[:2]))
-    scaled = cv2.resize(image, None, fx=scale, fy=scale) if scale > 1 else image
+    scaled = _scaled(image, _input_scale(*image.shape[:2]))
+    if scaled is None:
+        return []
     result = _landmarker().detect(mp_image(scaled))
     people = []
     masks = result.segmentation_masks or []
@@ -109,36 +153,56 @@ def _detect_people(image: np.ndarray, region: Box, full_size: tuple[int, int]) -
             )
             for name, mark in zip(LANDMARK_NAMES, landmarks, strict=True)
         ]
-        full_mask = np.zeros(full_size, np.float32)
-        crop_mask = cv2.resize(mask.numpy_view()[..., 0], (region.width, region.height))
-        full_mask[region.slices] = crop_mask
+        # Kept at the detector's size (a full-size float mask per person took 200 MB each
+        # on a 50 MP photo); only the primary subject's is scaled to the photo.
+        small_mask = np.round(mask.numpy_view()[..., 0] * 255).astype(np.uint8)
         people.append(
             _Person(
                 keypoints=keypoints,
-                mask=full_mask,
-                bbox=_bounding_box(keypoints, full_mask),
+                mask=small_mask,
+                region=region,
+                bbox=_bounding_box(keypoints, small_mask, region, full_size),
                 confidence=float(np.mean([landmarks[i].presence for i in CONFIDENCE_LANDMARKS])),
             )
         )
     return people
 
 
-def _bounding_box(keypoints: list[Keypoint], mask: np.ndarray) -> Box:
+def _photo_mask(person: _Person, full_size: tuple[int, int]) -> np.ndarray:
+    """The person's mask on the whole photo: uint8, 255 = person."""
+    on_region = cv2.resize(person.mask, (person.region.width, person.region.height))
+    photo_mask = np.zeros(full_size, np.uint8)
+    _, photo_mask[person.region.slices] = cv2.threshold(
+        on_region, 255 * MASK_THRESHOLD, 255, cv2.THRESH_BINARY
+    )
+    return photo_mask
+
+
+def _bounding_box(
+    keypoints: list[Keypoint], mask: np.ndarray, region: Box, full_size: tuple[int, int]
+) -> Box:
     """The union of the visible keypoints and the mask's pixels around them: keypoints alone
-    miss hair, hands and loose clothing; the mask alone may include a nearby object."""
-    height, width = mask.shape
+    miss hair, hands and loose clothing; the mask alone may include a nearby object. `mask`
+    covers `region` of the photo at its own resolution."""
+    height, width = full_size
     visible = [k for k in keypoints if k.visibility >= VISIBLE] or keypoints
     xs = [k.x for k in visible]
     ys = [k.y for k in visible]
     left, top, right, bottom = min(xs), min(ys), max(xs), max(ys)
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(
-        (mask >= MASK_THRESHOLD).astype(np.uint8)
+    _, _, stats, _ = cv2.connectedComponentsWithStats(
+        (mask >= 255 * MASK_THRESHOLD).astype(np.uint8)
     )
-    for label in range(1, len(stats)):
-        x, y, w, h, _area = stats[label]
-        if _overlaps((x, y, x + w, y + h), (left, top, right, bottom)):
-            left, top = min(left, x), min(top, y)
-            right, bottom = max(right, x + w), max(bottom, y + h)
+    to_photo_x, to_photo_y = region.width / mask.shape[1], region.height / mask.shape[0]
+    for x, y, w, h, _area in stats[1:]:
+        component = (
+            region.x + x * to_photo_x,
+            region.y + y * to_photo_y,
+            region.x + (x + w) * to_photo_x,
+            region.y + (y + h) * to_photo_y,
+        )
+        if _overlaps(component, (left, top, right, bottom)):
+            left, top = min(left, component[0]), min(top, component[1])
+            right, bottom = max(right, component[2]), max(bottom, component[3])
     left, top = max(0, int(left)), max(0, int(top))
     right, bottom = min(width, int(np.ceil(right))), min(height, int(np.ceil(bottom)))
     return Box(left, top, right - left, bottom - top)

@@ -5,7 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 VENV := $(CACHE)/venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test soak fuzz bench lint serve build clean
+.PHONY: setup demo test soak fuzz bench eval lint serve build clean
 
 setup:
 	@./scripts/setup
@@ -36,6 +36,12 @@ lint: setup
 	$(VENV)/ruff check src tests functions benchmarks
 	$(CACHE)/tools/bin/sam validate --lint --region us-east-1
 	$(CACHE)/node/node_modules/.bin/asl-validator --json-path statemachine.asl.json
+
+# The labelled development set through the whole pipeline: precision, recall, subject and
+# framing accuracy, and a contact sheet of every overlay (silhouette-out/eval/).
+eval: setup
+	$(VENV)/silhouette fetch samples/eval/manifest.json >/dev/null
+	$(VENV)/python benchmarks/eval.py $(EVAL_ARGS)
 
 # Container images for AWS (needs Docker): the models go into the images from .build/models.
 build: setup

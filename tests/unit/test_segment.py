@@ -110,3 +110,23 @@ def test_a_large_photo_is_segmented_small_and_scaled_back_to_its_size(bus):
     # The same cutout and clothing as the photo at its own size gave (measured: 0.986, 0.91).
     assert _iou(opaque, _enlarged(result.alpha >= 128, size)) > 0.97
     assert _iou(found.clothing, _enlarged(result.clothing, size)) > 0.85
+
+
+def test_fast_mode_fits_the_person_mask_without_the_matting_model(bus, monkeypatch):
+    image, pose, quality = bus
+
+    def no_matting(image):
+        raise AssertionError("fast mode ran IS-Net")
+
+    monkeypatch.setattr("silhouette.stages.segment.person_matte", no_matting)
+    fast = segment_person(image, pose.person_mask, pose.keypoints, pose.face_box, fast=True)
+
+    assert fast.source == "pose_mask_fitted"
+    agreed, either = (
+        (fast.alpha >= 128) & (quality.alpha >= 128),
+        (fast.alpha >= 128) | (quality.alpha >= 128),
+    )
+    assert agreed.sum() / either.sum() > 0.9  # measured 0.94 on bus.jpg
+    # Soft edges that follow the photo, not the pose mask's blocky outline.
+    assert ((fast.alpha > 0) & (fast.alpha < 255)).sum() > 0
+    assert not (fast.clothing & (fast.alpha < 128)).any()

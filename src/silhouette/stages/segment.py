@@ -45,6 +45,9 @@ VISIBLE = 0.5
 # pixels add no detail to the matte, and full-resolution intermediates of a 50 MP photo (region
 # labels, CIELAB floats) took gigabytes.
 WORKING_SIDE = 2048
+# Fast mode's guided filter: window radius as a share of the long side, and its smoothing.
+GUIDED_RADIUS = 0.01
+GUIDED_EPSILON = 1e-3
 
 
 @dataclass
@@ -77,20 +80,26 @@ def person_matte(image: np.ndarray) -> np.ndarray:
 
 
 def segment_person(
-    image: np.ndarray, person_mask: np.ndarray, keypoints: list[Keypoint], face_box: Box | None
+    image: np.ndarray,
+    person_mask: np.ndarray,
+    keypoints: list[Keypoint],
+    face_box: Box | None,
+    fast: bool = False,
 ) -> Segmentation:
     """The cutout's alpha and the clothing mask at the photo's resolution, worked out at most
-    WORKING_SIDE pixels long (see there)."""
+    WORKING_SIDE pixels long (see there). `fast`: the pose stage's person mask fitted to the
+    photo's edges instead of IS-Net's matte."""
     height, width = person_mask.shape
     scale = min(1.0, WORKING_SIDE / max(height, width))
     if scale == 1.0:
-        return _segment_working(image, person_mask, keypoints, face_box)
+        return _segment_working(image, person_mask, keypoints, face_box, fast)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     working = _segment_working(
         cv2.resize(image, size, interpolation=cv2.INTER_AREA),
         cv2.resize(person_mask, size, interpolation=cv2.INTER_NEAREST),
         [replace(k, x=k.x * scale, y=k.y * scale) for k in keypoints],
         _scaled_box(face_box, scale) if face_box else None,
+        fast,
     )
     alpha = cv2.resize(working.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
     clothing = _upscaled_mask(working.clothing, (width, height)) & (alpha >= 128)
@@ -98,12 +107,39 @@ def segment_person(
 
 
 def _segment_working(
-    image: np.ndarray, person_mask: np.ndarray, keypoints: list[Keypoint], face_box: Box | None
+    image: np.ndarray,
+    person_mask: np.ndarray,
+    keypoints: list[Keypoint],
+    face_box: Box | None,
+    fast: bool,
 ) -> Segmentation:
     near_person = _near(person_mask > 0)
-    alpha, source = _person_alpha(person_matte(image), person_mask, near_person)
+    if fast:
+        alpha, source = _fitted_to_edges(image, person_mask), "pose_mask_fitted"
+    else:
+        alpha, source = _person_alpha(person_matte(image), person_mask, near_person)
     clothing = clothing_mask(image, alpha, keypoints, face_box) & near_person
     return Segmentation(alpha, clothing, source)
+
+
+def _fitted_to_edges(image: np.ndarray, person_mask: np.ndarray) -> np.ndarray:
+    """The pose stage's coarse person mask fitted to the photo's edges with a guided filter
+    (He, Sun and Tang, 2010): the fast mode's alpha, tens of milliseconds instead of IS-Net's
+    seconds."""
+    guide = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    source = (person_mask > 0).astype(np.float32)
+    radius = max(4, round(GUIDED_RADIUS * max(guide.shape)))
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(values, -1, size)
+
+    mean_guide, mean_source = mean(guide), mean(source)
+    variance = mean(guide * guide) - mean_guide * mean_guide
+    slope = (mean(guide * source) - mean_guide * mean_source) / (variance + GUIDED_EPSILON)
+    offset = mean_source - slope * mean_guide
+    alpha = mean(slope) * guide + mean(offset)
+    return (np.clip(alpha, 0, 1) * 255).astype(np.uint8)
 
 
 def _scaled_box(box: Box, scale: float) -> Box:
@@ -231,7 +267,8 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
     person_mask = imaging.decode(store.get(state.artifact(PERSON_MASK)))
     person = subject(state)
-    result = segment_person(image, person_mask, person.keypoints, person.face_box)
+    fast = state.options.quality == "fast"
+    result = segment_person(image, person_mask, person.keypoints, person.face_box, fast)
     cutout_key = keys.artifact(state.job_id, CUTOUT, "png")
     clothing_key = keys.artifact(state.job_id, CLOTHING_MASK, "png")
     store.put(cutout_key, cutout_png(image, result.alpha), "image/png")

@@ -27,8 +27,12 @@ ORANGE = DominantColor(hex="#ce5d39", rgb=(206, 93, 57), fraction=0.7, name="cho
 BLACK = DominantColor(hex="#0c0504", rgb=(12, 5, 4), fraction=0.3, name="black")
 
 
-def keypoint(name: str, x: float, y: float, visibility: float = 0.99) -> Keypoint:
-    return Keypoint(name=name, x=x, y=y, nx=x / 512, ny=y / 512, z=0.0, visibility=visibility)
+def keypoint(
+    name: str, x: float, y: float, visibility: float = 0.99, size: tuple[int, int] = (512, 512)
+) -> Keypoint:
+    """A landmark at pixel (x, y) of a photo of `size` (width, height)."""
+    nx, ny = x / size[0], y / size[1]
+    return Keypoint(name=name, x=x, y=y, nx=nx, ny=ny, z=0.0, visibility=visibility)
 
 
 def decoded(jpeg: bytes) -> np.ndarray:
@@ -120,11 +124,11 @@ def test_clothing_keeps_its_colour_and_the_rest_is_dimmed():
 @pytest.mark.parametrize("side", [300, 3000])
 def test_small_and_large_photos_render(side):
     image = flat(side, side * 3 // 4)
-    scale = side / 300
+    scale, size = side / 300, (side, side * 3 // 4)
     points = [
-        keypoint("left_shoulder", 200 * scale, 60 * scale),
-        keypoint("right_shoulder", 100 * scale, 60 * scale),
-        keypoint("left_ankle", 200 * scale, 400 * scale),  # below the frame: clipped, no error
+        keypoint("left_shoulder", 200 * scale, 60 * scale, size=size),
+        keypoint("right_shoulder", 100 * scale, 60 * scale, size=size),
+        keypoint("left_ankle", 200 * scale, 400 * scale, size=size),  # below the frame: not drawn
     ]
     box = Box(round(50 * scale), round(30 * scale), round(200 * scale), round(180 * scale))
 

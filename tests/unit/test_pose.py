@@ -12,6 +12,7 @@ import pytest
 from PIL import Image
 
 from silhouette.stages.pose import LANDMARK_NAMES, estimate_pose, to_facts
+from silhouette.stages.types import Keypoint, framing
 
 
 def rgb(sample, name: str) -> np.ndarray:
@@ -148,3 +149,32 @@ def test_pose_never_crashes_on_extreme_strips(sample, tmp_path, width, height):
     if found is not None:
         assert found["mask"] == [height, width]
         assert _within(found["bbox"], width, height)
+
+
+@pytest.mark.parametrize(
+    ("name", "framing"),
+    [("bus", "full_body"), ("zidane", "upper_body"), ("astronaut", "head_and_shoulders")],
+)
+def test_the_framing_says_how_much_of_the_subject_the_photo_shows(sample, name, framing):
+    person = to_facts(estimate_pose(rgb(sample, name)))
+
+    assert person["framing"] == framing
+
+
+def test_keypoints_beyond_the_photo_are_marked_and_not_used(sample):
+    # The astronaut is cut off at the chest: MediaPipe still places hips and legs below it.
+    person = to_facts(estimate_pose(rgb(sample, "astronaut")))
+    outside = {k["name"] for k in person["keypoints"] if not k["in_frame"]}
+
+    assert {"left_ankle", "right_ankle", "left_knee", "right_knee"} <= outside
+    assert all(
+        0 <= k["nx"] <= 1 and 0 <= k["ny"] <= 1 for k in person["keypoints"] if k["in_frame"]
+    )
+
+
+def test_a_confident_keypoint_beyond_the_photo_is_not_usable_and_does_not_set_the_framing():
+    inside = Keypoint("left_shoulder", 50, 50, 0.5, 0.5, 0.0, 0.99)
+    beyond = Keypoint("left_hip", 50, 99, 0.5, 1.4, 0.0, 0.99)
+
+    assert inside.usable and not beyond.usable
+    assert framing([inside, beyond]) == "head_and_shoulders"

@@ -36,9 +36,6 @@ POSE_CONNECTIONS: tuple[tuple[str, str], ...] = (
     ("left_heel", "left_foot_index"), ("right_heel", "right_foot_index"),
     ("left_ankle", "left_foot_index"), ("right_ankle", "right_foot_index"),
 )  # fmt: skip
-# Below this visibility MediaPipe is guessing a landmark (occluded or out of frame): no dot,
-# and no bone to it, rather than a confident-looking line to nowhere.
-VISIBLE = 0.5
 JPEG_QUALITY = 90
 
 # RGB. The person's left and right sides in different colours, as MediaPipe draws them, so a
@@ -91,7 +88,7 @@ def render_overlay(
     clothing_mask: np.ndarray | None = None,
 ) -> bytes:
     """A JPEG of the photo (RGB uint8, H x W x 3) annotated with the clothing mask (nonzero =
-    clothing), the skeleton of the keypoints with visibility >= VISIBLE, the person and face
+    clothing), the skeleton of the keypoints seen inside the photo, the person and face
     boxes, and a legend strip of colour swatches (hex, name, share) appended below."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
@@ -138,7 +135,9 @@ def _draw_box(canvas: np.ndarray, box: Box, color: tuple[int, int, int], sizes: 
 
 
 def _draw_skeleton(canvas: np.ndarray, keypoints: list[Keypoint], sizes: _Sizes) -> None:
-    visible = {point.name: point for point in keypoints if point.visibility >= VISIBLE}
+    # A landmark MediaPipe only guesses (occluded, or beyond the photo's edge) gets no dot and
+    # no bone, rather than a confident-looking line to nowhere.
+    visible = {point.name: point for point in keypoints if point.usable}
     bones = [(visible[a], visible[b]) for a, b in POSE_CONNECTIONS if a in visible and b in visible]
     # All outlines first, so no dark edge crosses a bone drawn before it.
     for start, end in bones:

@@ -22,7 +22,14 @@ from silhouette.models import model_path, model_version
 from silhouette.schema import PipelineState, StageResult
 from silhouette.stages.face import detect_faces, mp_image
 from silhouette.stages.ingest import WORKING_IMAGE
-from silhouette.stages.types import LANDMARK_NAMES, Box, Keypoint, PoseEstimate
+from silhouette.stages.types import (
+    LANDMARK_NAMES,
+    VISIBLE,
+    Box,
+    Keypoint,
+    PoseEstimate,
+    framing,
+)
 from silhouette.storage import ArtifactStore
 
 PERSON_MASK = "person_mask"
@@ -30,8 +37,6 @@ MAX_PEOPLE = 5
 # Confidence is the presence of the head and shoulders: they are in frame in nearly every
 # photo of a person, from portraits to full-body shots (hips and feet often are not).
 CONFIDENCE_LANDMARKS = (0, 11, 12)
-# Landmarks below this visibility do not shape the bounding box (MediaPipe guesses them).
-VISIBLE = 0.5
 MASK_THRESHOLD = 0.5
 # A face crop for the second pass: face widths either side, face heights above and below.
 CROP_SIDE_WIDTHS, CROP_ABOVE_HEIGHTS, CROP_BELOW_HEIGHTS = 2.5, 0.8, 8.0
@@ -185,6 +190,7 @@ def _bounding_box(
     miss hair, hands and loose clothing; the mask alone may include a nearby object. `mask`
     covers `region` of the photo at its own resolution."""
     height, width = full_size
+    # Landmarks MediaPipe only guesses do not shape the box.
     visible = [k for k in keypoints if k.visibility >= VISIBLE] or keypoints
     xs = [k.x for k in visible]
     ys = [k.y for k in visible]
@@ -254,9 +260,11 @@ def to_facts(estimate: PoseEstimate) -> dict[str, object]:
                 "ny": round(k.ny, 4),
                 "z": round(k.z, 4),
                 "visibility": round(k.visibility, 3),
+                "in_frame": k.in_frame,
             }
             for k in estimate.keypoints
         ],
+        "framing": framing(estimate.keypoints),
         "bbox": estimate.bbox.as_dict(),
         "confidence": round(estimate.confidence, 3),
         "person_count": estimate.person_count,

@@ -39,7 +39,6 @@ PERSON_SHARE = 0.3
 MATTE_MIN_COVERAGE = 0.5
 # Skin: pixels within this CIELAB distance of the face's median colour.
 SKIN_DELTA_E = 14.0
-VISIBLE = 0.5
 # The cutout and clothing mask are worked out on the photo scaled to this long side and only
 # the final alpha and mask are scaled back up: IS-Net sees every photo at 1024 x 1024, so more
 # pixels add no detail to the matte, and full-resolution intermediates of a 50 MP photo (region
@@ -196,7 +195,7 @@ def clothing_mask(
     for hand in ("left", "right"):
         for part in ("wrist", "pinky", "index", "thumb"):
             point = points.get(f"{hand}_{part}")
-            if point is not None and point.visibility >= VISIBLE:
+            if point is not None and point.usable:
                 cv2.circle(hands, (int(point.x), int(point.y)), int(0.35 * scale), 1, -1)
     mask &= hands == 0
     skin = _skin_like(image, face_box)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from silhouette.schema import PipelineState, Stage
-from silhouette.stages.types import Box, Keypoint
+from silhouette.stages.types import KEYPOINT_FIELDS, Box, Keypoint
 
 
 @dataclass(frozen=True)
@@ -18,7 +18,10 @@ class Subject:
 def subject(state: PipelineState) -> Subject:
     person = state.stages[Stage.POSE].facts["person"]
     return Subject(
-        keypoints=[Keypoint(**point) for point in person["keypoints"]],
+        keypoints=[
+            Keypoint(**{field: point[field] for field in KEYPOINT_FIELDS})
+            for point in person["keypoints"]
+        ],
         bbox=Box(**person["bbox"]),
         face_box=Box(**person["face_box"]) if person.get("face_box") else None,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -45,6 +46,12 @@ class Box:
         return max(0, width) * max(0, height)
 
 
+# Below this visibility MediaPipe is guessing a landmark (occluded or out of frame).
+VISIBLE = 0.5
+# How much of the body a photo shows, from the landmarks that are seen inside it.
+Framing = Literal["full_body", "upper_body", "head_and_shoulders", "face_only"]
+
+
 @dataclass(frozen=True)
 class Keypoint:
     """One of MediaPipe's 33 pose landmarks: pixel and normalised position, depth, visibility."""
@@ -56,6 +63,31 @@ class Keypoint:
     ny: float
     z: float
     visibility: float
+
+    @property
+    def in_frame(self) -> bool:
+        """MediaPipe places landmarks beyond the photo's edges too (a guess at the body)."""
+        return 0.0 <= self.nx <= 1.0 and 0.0 <= self.ny <= 1.0
+
+    @property
+    def usable(self) -> bool:
+        """Seen and inside the photo: what the overlay draws and later stages rely on."""
+        return self.in_frame and self.visibility >= VISIBLE
+
+
+KEYPOINT_FIELDS = ("name", "x", "y", "nx", "ny", "z", "visibility")
+
+
+def framing(keypoints: list[Keypoint]) -> Framing:
+    """The lowest part of the body that is seen: feet, hips, shoulders, or only the face."""
+    seen = {point.name.split("_", 1)[-1] for point in keypoints if point.usable}
+    if seen & {"ankle", "heel", "foot_index"}:
+        return "full_body"
+    if "hip" in seen:
+        return "upper_body"
+    if "shoulder" in seen:
+        return "head_and_shoulders"
+    return "face_only"
 
 
 @dataclass

@@ -17,4 +17,9 @@ from silhouette.sweeper import on_event
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, int]:
     scheduled = parse(event=event, model=EventBridgeModel)
     with transient_aws_errors("sweeper"):
-        return on_event(scheduled, boto3.client("stepfunctions"), s3_client())
+        return on_event(
+            scheduled,
+            boto3.client("stepfunctions"),
+            s3_client(),
+            lambda: context.get_remaining_time_in_millis() / 1000,
+        )

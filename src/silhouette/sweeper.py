@@ -16,6 +16,7 @@ an upload that never arrives, an upload event that is lost. The sweeper runs on 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -30,6 +31,8 @@ from silhouette.stages.finalize import finalize
 from silhouette.starter import UploadedObject, start_job
 from silhouette.storage import S3Store, delete_prefixes
 
+# Enough for one more job (a finalize at worst) before the function's own timeout.
+STOP_WITH_SECONDS_LEFT = 20.0
 # How an execution that ended without a recorded outcome is described, when it gives no error.
 _ENDED = {
     "TIMED_OUT": ("States.Timeout", "the job did not finish in the time allowed"),
@@ -39,10 +42,17 @@ _ENDED = {
 }
 
 
-def sweep(now: datetime, stepfunctions: Any, s3: Any) -> dict[str, int]:
-    """Look at every job that is due; how many ended up in each outcome."""
+def sweep(
+    now: datetime, stepfunctions: Any, s3: Any, seconds_left: Callable[[], float] | None = None
+) -> dict[str, int]:
+    """Look at every job that is due; how many ended up in each outcome. With `seconds_left`
+    (the invocation's remaining time), stop in good time: what is left stays due for the next
+    run."""
     outcomes: Counter[str] = Counter()
     for job_id in records.due_for_sweep(now, get_settings().sweep_lookback_days):
+        if seconds_left is not None and seconds_left() < STOP_WITH_SECONDS_LEFT:
+            logger.warning("sweep stopped early: the rest is left for the next run")
+            break
         outcomes[look_at(job_id, now, stepfunctions, s3)] += 1
     for outcome, count in outcomes.items():
         publish_metric("JobsSwept", count, outcome=outcome)
@@ -131,9 +141,11 @@ def _record_failure(record: JobRecord, execution: dict[str, Any]) -> str:
 EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
-def on_event(event: EventBridgeModel, stepfunctions: Any, s3: Any) -> dict[str, int]:
+def on_event(
+    event: EventBridgeModel, stepfunctions: Any, s3: Any, seconds_left: Callable[[], float]
+) -> dict[str, int]:
     """A scheduled sweep, or one job whose execution just ended abnormally (AWS sends that
     event at once; the schedule catches whatever it missed). The event's time is "now"."""
     if event.detail_type == EXECUTION_STATUS_CHANGE:
         return {look_at(event.detail["name"], event.time, stepfunctions, s3): 1}
-    return sweep(event.time, stepfunctions, s3)
+    return sweep(event.time, stepfunctions, s3, seconds_left)

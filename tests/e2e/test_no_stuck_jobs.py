@@ -13,7 +13,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from silhouette import jobs, keys, records
+from silhouette import jobs, keys, records, sweeper
 from silhouette.errors import PermanentError, TransientError
 from silhouette.local.stack import EmbeddedStack
 from silhouette.schema import JobOptions, JobStatus
@@ -255,3 +255,16 @@ def test_records_carry_the_ttl_attribute_the_table_expires_them_by(stack):
     }
     lifetime = record.expires_at - record.created_at  # TTL keeps whole seconds
     assert abs(lifetime - timedelta(days=get_settings().retention_days)) < timedelta(seconds=1)
+
+
+def test_a_sweep_short_of_time_leaves_the_rest_for_the_next_run(stack):
+    created = [
+        jobs.create_upload(TENANT, f"never-{n}.jpg", "image/jpeg", JobOptions())[0]
+        for n in range(2)
+    ]
+    later = datetime.now(UTC) + timedelta(hours=1)
+    sfn, s3 = stack.client("stepfunctions"), stack.client("s3")
+
+    assert sweeper.sweep(later, sfn, s3, seconds_left=lambda: 5.0) == {}
+    assert {jobs.get_job(TENANT, job.job_id).status for job in created} == {JobStatus.QUEUED}
+    assert sweeper.sweep(later, sfn, s3, seconds_left=lambda: 300.0) == {"expired": 2}

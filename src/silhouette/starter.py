@@ -138,6 +138,11 @@ def _pipeline_state(upload: UploadedObject, record: JobRecord) -> PipelineState:
     )
 
 
+def execution_arn(state_machine_arn: str, job_id: str) -> str:
+    """The ARN of the job's execution: executions are named after their job."""
+    return f"{state_machine_arn.replace(':stateMachine:', ':execution:', 1)}:{job_id}"
+
+
 def _start_execution(state: PipelineState, stepfunctions: Any) -> bool:
     """Start the job's execution, named after the job. False if it was started before."""
     try:

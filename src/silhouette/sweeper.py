@@ -28,7 +28,7 @@ from silhouette.records import STAGE_CHECK_AFTER, JobRecord
 from silhouette.schema import FinalizeRequest, JobStatus, PipelineState, TaskError
 from silhouette.settings import get_settings
 from silhouette.stages.finalize import finalize
-from silhouette.starter import UploadedObject, start_job
+from silhouette.starter import UploadedObject, execution_arn, start_job
 from silhouette.storage import S3Store, delete_prefixes
 
 # Enough for one more job (a finalize at worst) before the function's own timeout.
@@ -91,8 +91,7 @@ def execution_running(job_id: str, stepfunctions: Any) -> bool:
 
 def _execution(job_id: str, stepfunctions: Any) -> dict[str, Any] | None:
     """The job's execution (named after the job, see starter), or None if it never started."""
-    machine = get_settings().state_machine_arn
-    arn = f"{machine.replace(':stateMachine:', ':execution:', 1)}:{job_id}"
+    arn = execution_arn(get_settings().state_machine_arn, job_id)
     try:
         return stepfunctions.describe_execution(executionArn=arn)
     except stepfunctions.exceptions.ExecutionDoesNotExist:

@@ -9,8 +9,10 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +20,9 @@ import requests
 
 from silhouette import jobs
 from silhouette.local.stack import EmbeddedStack
+from silhouette.local.template import ACCOUNT_ID
 from silhouette.schema import JobOptions, JobResult
+from silhouette.starter import execution_arn
 
 TENANT = "pipeline-tests"
 FINISHED = ("COMPLETED", "REJECTED", "FAILED")  # the statuses a job ends in, as the API says
@@ -78,10 +82,30 @@ def received_events(stack: EmbeddedStack, queue_url: str) -> list[dict[str, Any]
     return [json.loads(message["Body"]) for message in messages]
 
 
+def job_execution(stack: EmbeddedStack, job_id: str) -> str:
+    """The ARN of the job's execution on the stack."""
+    return execution_arn(stack.outputs["PipelineStateMachineArn"], job_id)
+
+
+def execution_ended_event(execution: str, job_id: str, region: str, status: str) -> dict:
+    """What Step Functions sends EventBridge when the job's execution ends with `status`."""
+    return {
+        "version": "0",
+        "id": str(uuid.uuid4()),
+        "detail-type": "Step Functions Execution Status Change",
+        "source": "aws.states",
+        "account": ACCOUNT_ID,
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region,
+        "resources": [execution],
+        "detail": {"executionArn": execution, "name": job_id, "status": status},
+    }
+
+
 def execution_history(stack: EmbeddedStack, job_id: str) -> list[dict[str, Any]]:
     sfn = stack.client("stepfunctions")
-    arn = stack.outputs["PipelineStateMachineArn"].replace(":stateMachine:", ":execution:")
-    return sfn.get_execution_history(executionArn=f"{arn}:{job_id}", maxResults=1000)["events"]
+    arn = job_execution(stack, job_id)
+    return sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
 
 
 def silhouette_command(*args: str) -> list[str]:

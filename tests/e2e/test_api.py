@@ -14,7 +14,7 @@ import requests
 
 from silhouette import keys, records
 from tests.conftest import API_KEYS
-from tests.e2e.helpers import FINISHED
+from tests.e2e.helpers import FINISHED, job_execution
 from tests.e2e.test_start_paths import announce_uploads, minio_event, post_minio_event
 
 pytestmark = pytest.mark.e2e
@@ -327,8 +327,8 @@ def test_the_request_id_of_an_upload_request_follows_its_job_through_every_stage
         assert webhook.headers["X-Request-ID"] != request_id  # the webhook request's own
     assert poll_until_finished(stack, job_id)["status"] == "COMPLETED"
 
-    execution = stack.outputs["PipelineStateMachineArn"].replace(":stateMachine:", ":execution:")
-    started = stack.client("stepfunctions").describe_execution(executionArn=f"{execution}:{job_id}")
+    execution = job_execution(stack, job_id)
+    started = stack.client("stepfunctions").describe_execution(executionArn=execution)
     assert json.loads(started["input"])["request_id"] == request_id
     logs = log_lines_since(stack, log_offset)
     tagged = [line for line in logs if line.get("request_id") == request_id]

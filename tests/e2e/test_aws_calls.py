@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import re
 import time
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from silhouette.local.stack import EmbeddedStack
 from silhouette.local.template import ACCOUNT_ID
 from silhouette.settings import get_settings
 from tests.conftest import API_KEYS, MINIO_WEBHOOK_TOKEN
+from tests.e2e.helpers import execution_ended_event, job_execution
 from tests.e2e.test_api import call, poll_until_finished, post_file, request_upload
 from tests.e2e.test_start_paths import minio_event, post_minio_event
 from tests.integration import iam
@@ -35,7 +35,6 @@ from tests.integration.aws_calls import (
     JOB,
     REGION,
     STACK_NAME,
-    STATE_MACHINE,
     TEMPLATE,
 )
 from tests.integration.iam import AwsCall
@@ -107,23 +106,12 @@ def _stop_mid_job(stack: EmbeddedStack, photo: bytes) -> None:
     while call(stack, "GET", f"/jobs/{job_id}").json()["status"] != "PROCESSING":
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
-    sfn = stack.client("stepfunctions")
-    execution = f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:{job_id}"
-    sfn.stop_execution(executionArn=execution)
+    execution = job_execution(stack, job_id)
+    stack.client("stepfunctions").stop_execution(executionArn=execution)
     # The stage runs on after the stop; the sweeper runs one at a time (reserved concurrency).
     assert stack.runtime.wait_until_idle(120)
     stack.wait_for_executions()
-    ended = {  # what Step Functions sends EventBridge
-        "version": "0",
-        "id": str(uuid.uuid4()),
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": ACCOUNT_ID,
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": REGION,
-        "resources": [execution],
-        "detail": {"executionArn": execution, "name": job_id, "status": "ABORTED"},
-    }
+    ended = execution_ended_event(execution, job_id, REGION, "ABORTED")
     answer = stack.client("lambda").invoke(
         FunctionName=stack.function_name(SWEEPER), Payload=json.dumps(ended)
     )

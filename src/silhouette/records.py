@@ -155,8 +155,8 @@ def create_queued(
 
 def get(job_id: str) -> JobRecord:
     """Raises `DoesNotExist` if there is no such job, or only an expired one."""
-    record = _table().get(job_id, consistent_read=True)
-    if record.expired_by(_now()):
+    record = find_any(job_id)
+    if record is None or record.expired_by(_now()):
         raise DoesNotExist()
     return record
 

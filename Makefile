@@ -5,7 +5,7 @@ export SAM_CLI_TELEMETRY := 0
 VENV := $(CACHE)/venv/bin
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test soak fuzz bench eval lint serve build clean
+.PHONY: setup demo test soak fuzz bench eval calibrate lint serve build clean
 
 setup:
 	@./scripts/setup
@@ -42,6 +42,11 @@ lint: setup
 eval: setup
 	$(VENV)/silhouette fetch samples/eval/manifest.json >/dev/null
 	$(VENV)/python benchmarks/eval.py $(EVAL_ARGS)
+
+# Refits person.confidence on the labelled set (src/silhouette/stages/person_calibration.json).
+calibrate: setup
+	$(VENV)/silhouette fetch samples/eval/manifest.json >/dev/null
+	$(VENV)/python benchmarks/calibrate_person.py
 
 # Container images for AWS (needs Docker): the models go into the images from .build/models.
 build: setup

@@ -185,7 +185,7 @@ def detect_face(image: np.ndarray, hint: Box | None = None) -> FaceDetection | N
 def _find(image: np.ndarray, hint: Box | None) -> FaceDetection | None:
     height, width = image.shape[:2]
     if hint is not None:
-        region = _around(hint, HINT_MARGIN, width, height)
+        region = hint.grown(HINT_MARGIN, width, height)
         faces = detect_faces(image, region) if region.width and region.height else []
         if faces:
             return _largest(faces)
@@ -195,9 +195,9 @@ def _find(image: np.ndarray, hint: Box | None) -> FaceDetection | None:
 
 def _refined(image: np.ndarray, face: FaceDetection) -> FaceDetection:
     height, width = image.shape[:2]
-    faces = detect_faces(image, _around(face.box, REFINE_MARGIN, width, height))
-    same = max(faces, key=lambda found: _iou(found.box, face.box), default=None)
-    return same if same is not None and _iou(same.box, face.box) >= SAME_FACE_IOU else face
+    faces = detect_faces(image, face.box.grown(REFINE_MARGIN, width, height))
+    same = max(faces, key=lambda found: found.box.iou(face.box), default=None)
+    return same if same is not None and same.box.iou(face.box) >= SAME_FACE_IOU else face
 
 
 def _alignment(keypoints: np.ndarray) -> np.ndarray:
@@ -249,15 +249,6 @@ def _check_image(image: np.ndarray) -> None:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
 
 
-def _around(box: Box, margin: float, width: int, height: int) -> Box:
-    """`box` with `margin` times its width and height added on every side, within the image."""
-    left = max(0, int(box.x - margin * box.width))
-    top = max(0, int(box.y - margin * box.height))
-    right = min(width, math.ceil(box.x + (1 + margin) * box.width))
-    bottom = min(height, math.ceil(box.y + (1 + margin) * box.height))
-    return Box(left, top, max(0, right - left), max(0, bottom - top))
-
-
 def detect_faces(image: np.ndarray, region: Box | None = None) -> list[FaceDetection]:
     """Faces in `region` of `image` (default: all of it), in image coordinates."""
     height, width = image.shape[:2]
@@ -295,12 +286,6 @@ def mp_image(image: np.ndarray) -> mp.Image:
 def _largest(faces: list[FaceDetection]) -> FaceDetection:
     """The subject: the largest face (the most confident of equally large ones)."""
     return max(faces, key=lambda face: (face.box.width * face.box.height, face.confidence))
-
-
-def _iou(a: Box, b: Box) -> float:
-    intersection = a.intersection(b)
-    union = a.area + b.area - intersection
-    return intersection / union if union else 0.0
 
 
 def _similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:

@@ -2,14 +2,16 @@
 PoseLandmarker (33 keypoints, a person mask) and a bounding box.
 
 MediaPipe's detector is tuned for one well-framed person: on the whole photo it misses people
-who are small in the frame and most people in crowded shots. A second pass runs it on crops
-around the faces that the full-range face detector finds and on four overlapping tiles (a miss
-costs ~15 ms); it recovers some of those people, and faces it still cannot fit a pose to are
-counted as people too."""
+who are small in the frame, close-ups and most people in crowded shots. A second pass runs it on
+crops around the faces that the full-range face detector finds and on four overlapping tiles (a
+miss costs ~15 ms); it recovers many of those people. Every hit must then be corroborated (see
+evidence.py) before it counts as a person, and the subject is the most prominent person: the
+largest and most central, not the first hit. Faces no person can be fitted to are counted as
+people too."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cache
 
 import cv2
@@ -20,26 +22,31 @@ from silhouette import imaging, keys
 from silhouette.errors import RejectedInput
 from silhouette.models import model_path, model_version
 from silhouette.schema import PipelineState, StageResult
-from silhouette.stages.face import detect_faces, mp_image
+from silhouette.stages.evidence import PERSON_PROBABILITY, Evidence, gather
+from silhouette.stages.face import SAME_FACE_IOU, FaceDetection, detect_faces, mp_image
 from silhouette.stages.ingest import WORKING_IMAGE
 from silhouette.stages.types import (
     LANDMARK_NAMES,
-    VISIBLE,
     Box,
     Keypoint,
     PoseEstimate,
     framing,
+    head_size,
 )
 from silhouette.storage import ArtifactStore
 
 PERSON_MASK = "person_mask"
 MAX_PEOPLE = 5
-# Confidence is the presence of the head and shoulders: they are in frame in nearly every
+# Presence is the pose model's for the head and shoulders: they are in frame in nearly every
 # photo of a person, from portraits to full-body shots (hips and feet often are not).
-CONFIDENCE_LANDMARKS = (0, 11, 12)
+PRESENCE_LANDMARKS = (0, 11, 12)
 MASK_THRESHOLD = 0.5
-# A face crop for the second pass: face widths either side, face heights above and below.
-CROP_SIDE_WIDTHS, CROP_ABOVE_HEIGHTS, CROP_BELOW_HEIGHTS = 2.5, 0.8, 8.0
+# Crops around a face for the second pass, tried in turn until the face's person is found:
+# (face widths either side, face heights above, face heights below, grey padding as a share of
+# the crop). The wide crop shows a standing body; the tight one leaves out a neighbour that the
+# detector would take instead; padding makes a close-up person small enough for the detector.
+FACE_CROPS = ((2.5, 0.8, 8.0, 0.0), (1.2, 0.3, 4.0, 0.0), (1.2, 0.3, 4.0, 0.25))
+PADDING_GREY = (128, 128, 128)
 # Pose runs on crops at least this tall, so a small person fills the detector's input.
 CROP_MIN_SIDE = 512
 # ...and on nothing longer than this, which binds first: MediaPipe scales every input to 256 px
@@ -50,8 +57,14 @@ MAX_INPUT_SIDE = 2048
 # Second-pass tiles: this share of the photo's width and height, overlapping in the middle.
 TILE_FRACTION = 0.6
 # Two detections are one person when this much of the smaller box lies inside the larger:
-# a crop may show only part of someone the whole-photo pass already found.
+# a crop may show only part of someone another pass found whole.
 SAME_PERSON_OVERLAP = 0.5
+# The face detector misses faces that fill most of its input; it also looks at the photo
+# padded by this share of its long side, where such a face is small enough.
+FACE_SEARCH_PADDING = 0.5
+# Subject choice: a person's prominence is the square root of their mask's area (their size)
+# times a centrality weight that falls to this value at the photo's corners.
+CORNER_WEIGHT = 0.5
 
 
 @dataclass
@@ -60,7 +73,60 @@ class _Person:
     mask: np.ndarray  # uint8 0..255 at the detector input's size, covering `region`
     region: Box  # the part of the photo the detector saw
     bbox: Box
-    confidence: float
+    presence: float
+
+    def mask_on(self, box: Box, size: tuple[int, int]) -> np.ndarray:
+        """The person mask over `box` of the photo, at `size` (width, height)."""
+        to_mask_x = self.mask.shape[1] / self.region.width
+        to_mask_y = self.mask.shape[0] / self.region.height
+        # From an output pixel's centre to the mask pixel that covers the same photo point.
+        scale_x, scale_y = box.width / size[0] * to_mask_x, box.height / size[1] * to_mask_y
+        offset_x = ((box.x - self.region.x) * to_mask_x) + 0.5 * scale_x - 0.5
+        offset_y = ((box.y - self.region.y) * to_mask_y) + 0.5 * scale_y - 0.5
+        to_mask = np.array([[scale_x, 0, offset_x], [0, scale_y, offset_y]], np.float32)
+        return cv2.warpAffine(
+            self.mask,
+            to_mask,
+            size,
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+
+    @property
+    def mask_area(self) -> float:
+        """The mask's area inside the person's box, in photo pixels (a coarse 64 x 64 count:
+        it ranks people by size)."""
+        inside = self.mask_on(self.bbox, (64, 64)) >= 255 * MASK_THRESHOLD
+        return float(inside.mean()) * self.bbox.area
+
+    def cut_off(self, width: int, height: int) -> bool:
+        """Whether the box reaches an edge of its crop that is not an edge of the photo."""
+        box, region = self.bbox, self.region
+        return (
+            (box.x <= region.x and region.x > 0)
+            or (box.y <= region.y and region.y > 0)
+            or (box.x + box.width >= region.x + region.width and region.x + region.width < width)
+            or (
+                box.y + box.height >= region.y + region.height and region.y + region.height < height
+            )
+        )
+
+    def shows(self, face: Box) -> bool:
+        """Whether `face` is this person's: the person's nose lies in it (grown a little)."""
+        nose = self.keypoints[0]
+        grow_x, grow_y = 0.25 * face.width, 0.25 * face.height
+        return (
+            face.x - grow_x <= nose.x <= face.x + face.width + grow_x
+            and face.y - grow_y <= nose.y <= face.y + face.height + grow_y
+        )
+
+
+@dataclass
+class Candidate:
+    person: _Person
+    face: FaceDetection | None
+    evidence: Evidence
 
 
 @cache
@@ -79,25 +145,85 @@ def _landmarker() -> vision.PoseLandmarker:
 def estimate_pose(image: np.ndarray) -> PoseEstimate | None:
     """The primary subject of an RGB uint8 photo, or None when no person is found."""
     height, width = image.shape[:2]
-    people = _detect_people(image, Box(0, 0, width, height), (height, width))
-    faces = _faces(image)
-    crops = [_crop_around_face(f, width, height) for f in faces]
-    for crop in [*crops, *_tiles(width, height)]:
-        for found in _detect_people(image[crop.slices], crop, (height, width)):
-            if all(_overlap(found.bbox, person.bbox) < SAME_PERSON_OVERLAP for person in people):
-                people.append(found)
+    faces = find_faces(image)
+    candidates = [_corroborated(image, person, faces) for person in _find_people(image, faces)]
+    people = [c for c in candidates if c.evidence.probability >= PERSON_PROBABILITY]
     if not people:
         return None
-    unmatched_faces = [f for f in faces if not any(_contains(p.bbox, f) for p in people)]
-    primary = max(people, key=lambda person: person.bbox.area)
+    unmatched_faces = [f for f in faces if not any(c.person.shows(f.box) for c in people)]
+    primary = max(people, key=lambda c: _prominence(c.person, width, height))
     return PoseEstimate(
-        keypoints=primary.keypoints,
-        bbox=primary.bbox,
-        confidence=primary.confidence,
+        keypoints=primary.person.keypoints,
+        bbox=primary.person.bbox,
+        confidence=primary.evidence.probability,
+        evidence=primary.evidence,
         person_count=len(people) + len(unmatched_faces),
-        person_mask=_photo_mask(primary, (height, width)),
-        face_box=next((f for f in faces if _contains(primary.bbox, f)), None),
+        person_mask=_binary(primary.person.mask_on(Box(0, 0, width, height), (width, height))),
+        face_box=primary.face.box if primary.face else None,
     )
+
+
+def candidates(image: np.ndarray, faces: list[FaceDetection]) -> list[Candidate]:
+    """Every pose hit in the photo with the evidence that it is a person."""
+    return [_corroborated(image, person, faces) for person in _find_people(image, faces)]
+
+
+def _binary(mask: np.ndarray) -> np.ndarray:
+    return np.where(mask >= 255 * MASK_THRESHOLD, 255, 0).astype(np.uint8)
+
+
+def _find_people(image: np.ndarray, faces: list[FaceDetection]) -> list[_Person]:
+    """Pose hits from the whole photo, then from crops around the faces no hit shows yet
+    (largest face first), then from four tiles. A hit that repeats one already found replaces
+    it when it shows more of the person (a crop may cut someone off)."""
+    height, width = image.shape[:2]
+    people: list[_Person] = []
+    _add(people, _detect_people(image, Box(0, 0, width, height), (height, width)), width, height)
+    for face in sorted(faces, key=lambda f: f.box.area, reverse=True):
+        for crop, padding in _crops_around_face(face.box, width, height):
+            if any(person.shows(face.box) for person in people):
+                break
+            found = _detect_people(image[crop.slices], crop, (height, width), padding)
+            _add(people, found, width, height)
+    for tile in _tiles(width, height):
+        _add(people, _detect_people(image[tile.slices], tile, (height, width)), width, height)
+    return people
+
+
+def _add(people: list[_Person], found: list[_Person], width: int, height: int) -> None:
+    """Adds the new hits; one that repeats a hit cut off by its crop's edge replaces it."""
+    for new in found:
+        same = next(
+            (i for i, p in enumerate(people) if _overlap(new.bbox, p.bbox) >= SAME_PERSON_OVERLAP),
+            None,
+        )
+        if same is None:
+            people.append(new)
+        elif people[same].cut_off(width, height) and not new.cut_off(width, height):
+            people[same] = new
+
+
+def _corroborated(image: np.ndarray, person: _Person, faces: list[FaceDetection]) -> Candidate:
+    face = max((f for f in faces if person.shows(f.box)), key=lambda f: f.confidence, default=None)
+    evidence = gather(
+        image,
+        person.bbox,
+        person.mask_on,
+        person.keypoints,
+        person.presence,
+        face.confidence if face else 0.0,
+    )
+    return Candidate(person, face, evidence)
+
+
+def _prominence(person: _Person, width: int, height: int) -> float:
+    """Size times centrality: the largest, most central person is the subject."""
+    box = person.bbox
+    off_centre = np.hypot(
+        (box.x + box.width / 2 - width / 2) / (width / 2),
+        (box.y + box.height / 2 - height / 2) / (height / 2),
+    ) / np.sqrt(2)
+    return float(np.sqrt(person.mask_area) * (1 - (1 - CORNER_WEIGHT) * off_centre))
 
 
 def _input_scale(height: int, width: int) -> float:
@@ -118,108 +244,151 @@ def _scaled(image: np.ndarray, scale: float) -> np.ndarray | None:
     return cv2.resize(image, None, fx=scale, fy=scale, interpolation=interpolation)
 
 
-def _faces(image: np.ndarray) -> list[Box]:
-    """Face boxes in photo pixels. The detector sees 192 px whatever it is given, so it is given
-    the photo shrunk to MAX_INPUT_SIDE at most, not a full-resolution copy."""
+def find_faces(image: np.ndarray) -> list[FaceDetection]:
+    """Faces in photo pixels, small and large. The detector sees 192 px whatever it is given,
+    so it is given the photo shrunk to MAX_INPUT_SIDE at most, not a full-resolution copy, and
+    the same padded with grey (see FACE_SEARCH_PADDING)."""
     height, width = image.shape[:2]
     small = _scaled(image, min(1.0, MAX_INPUT_SIDE / max(height, width)))
     if small is None:
         return []
     to_photo = width / small.shape[1], height / small.shape[0]
-    return [_to_photo(face.box, to_photo, (height, width)) for face in detect_faces(small)]
+    border = int(FACE_SEARCH_PADDING * max(small.shape[:2]))
+    padded = cv2.copyMakeBorder(
+        small, border, border, border, border, cv2.BORDER_CONSTANT, value=PADDING_GREY
+    )
+    found = detect_faces(small) + [_shifted(face, -border) for face in detect_faces(padded)]
+    faces: list[FaceDetection] = []
+    for face in sorted(found, key=lambda f: f.confidence, reverse=True):
+        if all(face.box.iou(kept.box) < SAME_FACE_IOU for kept in faces):
+            faces.append(face)
+    return [
+        replace(
+            face,
+            box=_to_photo(face.box, to_photo, (height, width)),
+            keypoints=face.keypoints * np.array(to_photo),
+        )
+        for face in faces
+    ]
+
+
+def _shifted(face: FaceDetection, offset: int) -> FaceDetection:
+    box = face.box
+    return replace(
+        face,
+        box=Box(box.x + offset, box.y + offset, box.width, box.height),
+        keypoints=face.keypoints + offset,
+    )
 
 
 def _to_photo(box: Box, scale: tuple[float, float], size: tuple[int, int]) -> Box:
     """`box` on a scaled image back in photo pixels (scale: photo per image pixel, x and y)."""
-    left, top = int(box.x * scale[0]), int(box.y * scale[1])
+    left, top = max(0, int(box.x * scale[0])), max(0, int(box.y * scale[1]))
     right = min(size[1], int(np.ceil((box.x + box.width) * scale[0])))
     bottom = min(size[0], int(np.ceil((box.y + box.height) * scale[1])))
     return Box(left, top, right - left, bottom - top)
 
 
-def _detect_people(image: np.ndarray, region: Box, full_size: tuple[int, int]) -> list[_Person]:
-    """People in `image`, which shows `region` of a photo of `full_size` (height, width)."""
+def _detect_people(
+    image: np.ndarray, region: Box, full_size: tuple[int, int], padding: float = 0.0
+) -> list[_Person]:
+    """People in `image`, which shows `region` of a photo of `full_size` (height, width), found
+    with a grey border of `padding` times its long side around it."""
     scaled = _scaled(image, _input_scale(*image.shape[:2]))
     if scaled is None:
         return []
+    inner_height, inner_width = scaled.shape[:2]
+    border = int(padding * max(inner_height, inner_width))
+    if border:
+        scaled = cv2.copyMakeBorder(
+            scaled, border, border, border, border, cv2.BORDER_CONSTANT, value=PADDING_GREY
+        )
     result = _landmarker().detect(mp_image(scaled))
     people = []
     masks = result.segmentation_masks or []
     for landmarks, mask in zip(result.pose_landmarks, masks, strict=True):
-        keypoints = [
-            Keypoint(
-                name=name,
-                x=region.x + mark.x * region.width,
-                y=region.y + mark.y * region.height,
-                nx=(region.x + mark.x * region.width) / full_size[1],
-                ny=(region.y + mark.y * region.height) / full_size[0],
-                z=mark.z,
-                visibility=mark.visibility,
+        keypoints = []
+        for name, mark in zip(LANDMARK_NAMES, landmarks, strict=True):
+            # From the padded input's unit square to the region's, then to the photo.
+            x = (mark.x * scaled.shape[1] - border) / inner_width
+            y = (mark.y * scaled.shape[0] - border) / inner_height
+            photo_x, photo_y = region.x + x * region.width, region.y + y * region.height
+            keypoints.append(
+                Keypoint(
+                    name=name,
+                    x=photo_x,
+                    y=photo_y,
+                    nx=photo_x / full_size[1],
+                    ny=photo_y / full_size[0],
+                    z=mark.z,
+                    visibility=mark.visibility,
+                )
             )
-            for name, mark in zip(LANDMARK_NAMES, landmarks, strict=True)
-        ]
         # Kept at the detector's size (a full-size float mask per person took 200 MB each
         # on a 50 MP photo); only the primary subject's is scaled to the photo.
-        small_mask = np.round(mask.numpy_view()[..., 0] * 255).astype(np.uint8)
+        inner = mask.numpy_view()[border : border + inner_height, border : border + inner_width]
+        small_mask = np.round(inner[..., 0] * 255).astype(np.uint8)
         people.append(
             _Person(
                 keypoints=keypoints,
                 mask=small_mask,
                 region=region,
                 bbox=_bounding_box(keypoints, small_mask, region, full_size),
-                confidence=float(np.mean([landmarks[i].presence for i in CONFIDENCE_LANDMARKS])),
+                presence=float(np.mean([landmarks[i].presence for i in PRESENCE_LANDMARKS])),
             )
         )
     return people
 
 
-def _photo_mask(person: _Person, full_size: tuple[int, int]) -> np.ndarray:
-    """The person's mask on the whole photo: uint8, 255 = person."""
-    on_region = cv2.resize(person.mask, (person.region.width, person.region.height))
-    photo_mask = np.zeros(full_size, np.uint8)
-    _, photo_mask[person.region.slices] = cv2.threshold(
-        on_region, 255 * MASK_THRESHOLD, 255, cv2.THRESH_BINARY
-    )
-    return photo_mask
-
-
 def _bounding_box(
     keypoints: list[Keypoint], mask: np.ndarray, region: Box, full_size: tuple[int, int]
 ) -> Box:
-    """The union of the visible keypoints and the mask's pixels around them: keypoints alone
-    miss hair, hands and loose clothing; the mask alone may include a nearby object. `mask`
-    covers `region` of the photo at its own resolution."""
+    """The union of the visible keypoints and the mask's pixels around them, up to half a
+    head's size to the sides and below and a whole head above (the eyes are the highest
+    landmark): keypoints alone miss hair, hands and loose clothing; the mask alone often runs on
+    into a neighbour or a nearby object. `mask` covers `region` of the photo at its own
+    resolution."""
     height, width = full_size
     # Landmarks MediaPipe only guesses do not shape the box.
-    visible = [k for k in keypoints if k.visibility >= VISIBLE] or keypoints
-    xs = [k.x for k in visible]
-    ys = [k.y for k in visible]
+    visible = [k for k in keypoints if k.usable] or keypoints
+    xs, ys = [k.x for k in visible], [k.y for k in visible]
     left, top, right, bottom = min(xs), min(ys), max(xs), max(ys)
-    _, _, stats, _ = cv2.connectedComponentsWithStats(
-        (mask >= 255 * MASK_THRESHOLD).astype(np.uint8)
-    )
-    to_photo_x, to_photo_y = region.width / mask.shape[1], region.height / mask.shape[0]
-    for x, y, w, h, _area in stats[1:]:
-        component = (
-            region.x + x * to_photo_x,
-            region.y + y * to_photo_y,
-            region.x + (x + w) * to_photo_x,
-            region.y + (y + h) * to_photo_y,
-        )
-        if _overlaps(component, (left, top, right, bottom)):
-            left, top = min(left, component[0]), min(top, component[1])
-            right, bottom = max(right, component[2]), max(bottom, component[3])
+    reach = head_size(keypoints)
+    to_mask_x, to_mask_y = mask.shape[1] / region.width, mask.shape[0] / region.height
+
+    def on_mask(x: float, y: float) -> tuple[int, int]:
+        column = int(np.clip((x - region.x) * to_mask_x, 0, mask.shape[1]))
+        row = int(np.clip((y - region.y) * to_mask_y, 0, mask.shape[0]))
+        return column, row
+
+    (x0, y0) = on_mask(left - reach / 2, top - reach)
+    (x1, y1) = on_mask(right + reach / 2, bottom + reach / 2)
+    (kx0, ky0), (kx1, ky1) = on_mask(left, top), on_mask(right, bottom)
+    window = (mask[y0:y1, x0:x1] >= 255 * MASK_THRESHOLD).astype(np.uint8)
+    if window.size:
+        _, labels = cv2.connectedComponents(window)
+        touching = np.unique(labels[ky0 - y0 : ky1 - y0 + 1, kx0 - x0 : kx1 - x0 + 1])
+        rows, columns = np.nonzero(np.isin(labels, touching[touching > 0]))
+        if len(rows):
+            left = min(left, region.x + (x0 + columns.min()) / to_mask_x)
+            right = max(right, region.x + (x0 + columns.max() + 1) / to_mask_x)
+            top = min(top, region.y + (y0 + rows.min()) / to_mask_y)
+            bottom = max(bottom, region.y + (y0 + rows.max() + 1) / to_mask_y)
     left, top = max(0, int(left)), max(0, int(top))
     right, bottom = min(width, int(np.ceil(right))), min(height, int(np.ceil(bottom)))
     return Box(left, top, right - left, bottom - top)
 
 
-def _crop_around_face(face: Box, width: int, height: int) -> Box:
-    left = max(0, int(face.x - CROP_SIDE_WIDTHS * face.width))
-    right = min(width, int(face.x + face.width + CROP_SIDE_WIDTHS * face.width))
-    top = max(0, int(face.y - CROP_ABOVE_HEIGHTS * face.height))
-    bottom = min(height, int(face.y + face.height + CROP_BELOW_HEIGHTS * face.height))
-    return Box(left, top, right - left, bottom - top)
+def _crops_around_face(face: Box, width: int, height: int) -> list[tuple[Box, float]]:
+    """The FACE_CROPS around `face`, within the photo, each with its padding."""
+    crops = []
+    for sides, above, below, padding in FACE_CROPS:
+        left = max(0, int(face.x - sides * face.width))
+        right = min(width, int(face.x + face.width + sides * face.width))
+        top = max(0, int(face.y - above * face.height))
+        bottom = min(height, int(face.y + face.height + below * face.height))
+        crops.append((Box(left, top, right - left, bottom - top), padding))
+    return crops
 
 
 def _tiles(width: int, height: int) -> list[Box]:
@@ -230,16 +399,6 @@ def _tiles(width: int, height: int) -> list[Box]:
         for y in (0, height - tile_height)
         for x in (0, width - tile_width)
     ]
-
-
-def _overlaps(a: tuple[float, ...], b: tuple[float, ...]) -> bool:
-    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
-
-
-def _contains(outer: Box, inner: Box) -> bool:
-    """Whether the centre of `inner` lies inside `outer`."""
-    cx, cy = inner.x + inner.width / 2, inner.y + inner.height / 2
-    return outer.x <= cx <= outer.x + outer.width and outer.y <= cy <= outer.y + outer.height
 
 
 def _overlap(a: Box, b: Box) -> float:
@@ -267,6 +426,7 @@ def to_facts(estimate: PoseEstimate) -> dict[str, object]:
         "framing": framing(estimate.keypoints),
         "bbox": estimate.bbox.as_dict(),
         "confidence": round(estimate.confidence, 3),
+        "evidence": {name: round(value, 3) for name, value in estimate.evidence.features().items()},
         "person_count": estimate.person_count,
         "face_box": estimate.face_box.as_dict() if estimate.face_box else None,
     }
@@ -282,5 +442,8 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     return StageResult(
         artifacts={PERSON_MASK: mask_key},
         facts={"person": to_facts(estimate)},
-        models={name: model_version(name) for name in ("pose_landmarker", "face_detector")},
+        models={
+            name: model_version(name)
+            for name in ("pose_landmarker", "selfie_segmenter", "face_detector")
+        },
     )

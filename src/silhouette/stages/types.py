@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from silhouette.stages.evidence import Evidence
 
 # MediaPipe's 33 pose landmarks, in the model's output order.
 LANDMARK_NAMES = (
@@ -39,11 +43,26 @@ class Box:
         """Index an (H, W, ...) array with these to get the box's pixels."""
         return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
 
+    def grown(self, margin: float, width: int, height: int) -> Box:
+        """This box with `margin` times its width and height added on every side, clipped to
+        a `width` x `height` image."""
+        left = max(0, int(self.x - margin * self.width))
+        top = max(0, int(self.y - margin * self.height))
+        right = min(width, math.ceil(self.x + (1 + margin) * self.width))
+        bottom = min(height, math.ceil(self.y + (1 + margin) * self.height))
+        return Box(left, top, max(0, right - left), max(0, bottom - top))
+
     def intersection(self, other: Box) -> int:
         """The area the two boxes share, in pixels."""
         width = min(self.x + self.width, other.x + other.width) - max(self.x, other.x)
         height = min(self.y + self.height, other.y + other.height) - max(self.y, other.y)
         return max(0, width) * max(0, height)
+
+    def iou(self, other: Box) -> float:
+        """Intersection over union."""
+        shared = self.intersection(other)
+        union = self.area + other.area - shared
+        return shared / union if union else 0.0
 
 
 # Below this visibility MediaPipe is guessing a landmark (occluded or out of frame).
@@ -78,6 +97,18 @@ class Keypoint:
 KEYPOINT_FIELDS = ("name", "x", "y", "nx", "ny", "z", "visibility")
 
 
+def head_size(keypoints: list[Keypoint]) -> float:
+    """About a head's height in pixels: from the ears' distance, or half the shoulders' width
+    (whichever is larger: a face turned sideways brings the ears together)."""
+    points = {point.name: point for point in keypoints}
+
+    def distance(a: str, b: str) -> float:
+        return math.hypot(points[a].x - points[b].x, points[a].y - points[b].y)
+
+    ears, shoulders = distance("left_ear", "right_ear"), distance("left_shoulder", "right_shoulder")
+    return max(1.5 * ears, 0.5 * shoulders, 8.0)
+
+
 def framing(keypoints: list[Keypoint]) -> Framing:
     """The lowest part of the body that is seen: feet, hips, shoulders, or only the face."""
     seen = {point.name.split("_", 1)[-1] for point in keypoints if point.usable}
@@ -92,12 +123,14 @@ def framing(keypoints: list[Keypoint]) -> Framing:
 
 @dataclass
 class PoseEstimate:
-    """The primary subject: keypoints, bounding box, detection confidence, how many people the
-    photo shows, a person mask (H, W uint8, 255 = person) and the face box when found."""
+    """The primary subject: keypoints, bounding box, the probability that it is a person and
+    the evidence for it, how many people the photo shows, a person mask (H, W uint8, 255 =
+    person) and the face box when found."""
 
     keypoints: list[Keypoint]
     bbox: Box
     confidence: float
+    evidence: Evidence
     person_count: int
     person_mask: np.ndarray
     face_box: Box | None

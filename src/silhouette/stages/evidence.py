@@ -1,0 +1,160 @@
+"""Is a pose hit a person? MediaPipe's pose model fits a skeleton to whatever it is shown and
+reports high presence on roof ridges, a mandrill's nose or a carnival mask. A hit counts as a
+person only when other models agree, and `person.confidence` is the probability that it is one,
+calibrated on the labelled development set (samples/eval) rather than the landmark score.
+
+The evidence for one hit:
+- agreement: the share of the pose model's person mask that MediaPipe's selfie segmenter, run on
+  the hit's own crop (so a small person fills its input), also calls person;
+- face: the confidence of a face detected at the hit's head (0 when none);
+- torso: both shoulders and a hip are seen, the body a back or far-away view shows instead of
+  a face;
+- presence: the pose model's own presence score of the head and shoulders."""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+import cv2
+import numpy as np
+from mediapipe.tasks.python import BaseOptions, vision
+
+from silhouette.models import model_path
+from silhouette.stages.face import detect_faces, mp_image
+from silhouette.stages.types import Box, Keypoint, head_size
+
+# The hit's person mask over a box of the photo at a size (width, height): uint8, 255 = person.
+MaskOn = Callable[[Box, tuple[int, int]], np.ndarray]
+# The selfie segmenter sees its crop at 256 px; more pixels only cost time.
+SEGMENTER_SIDE = 256
+# The hit's box grown by this share on every side: the segmenter needs some background to
+# separate a person from it.
+CROP_MARGIN = 0.25
+# A face at the head is searched in a square this many head sizes wide around the nose, padded
+# with grey so that a face filling the photo is still small enough for the detector.
+HEAD_CROP_HEADS, HEAD_CROP_PADDING = 3.0, 0.5
+PADDING_GREY = (128, 128, 128)
+# The probability is a soft AND of three questions, each a logistic step at a threshold: does
+# the segmenter see a person where the pose model does; is there a face at the head or a torso
+# below it; does the pose model itself believe a person is present. The thresholds and the
+# steps' steepness are fitted (maximum likelihood) on the pose hits of the labelled set by
+# `make calibrate` (benchmarks/calibrate_person.py); too few hits for a free-form regression,
+# which learned that a torso makes a person less likely from one painting.
+CALIBRATION_FILE = Path(__file__).with_name("person_calibration.json")
+# A hit is reported as a person from this probability on.
+PERSON_PROBABILITY = 0.5
+
+
+@dataclass(frozen=True)
+class Evidence:
+    agreement: float  # 0..1
+    face: float  # 0..1, 0 when no face was found at the head
+    torso: bool
+    presence: float  # 0..1
+
+    @property
+    def probability(self) -> float:
+        """The calibrated probability that the hit is a real person."""
+        return probability(self, calibration())
+
+    def features(self) -> dict[str, float]:
+        return {
+            "agreement": self.agreement,
+            "face": self.face,
+            "torso": float(self.torso),
+            "presence": self.presence,
+        }
+
+
+def probability(evidence: Evidence, fitted: dict[str, float]) -> float:
+    def step(value: float, threshold: float) -> float:
+        return 1 / (1 + math.exp(-fitted["steepness"] * (value - threshold)))
+
+    seen = step(evidence.agreement, fitted["agreement"])
+    face_or_torso = 1.0 if evidence.torso else step(evidence.face, fitted["face"])
+    present = step(evidence.presence, fitted["presence"])
+    return seen * face_or_torso * present
+
+
+@cache
+def calibration() -> dict[str, float]:
+    weights: dict[str, float] = json.loads(CALIBRATION_FILE.read_text())
+    return weights
+
+
+@cache
+def _segmenter() -> vision.ImageSegmenter:
+    options = vision.ImageSegmenterOptions(
+        base_options=BaseOptions(model_asset_path=str(model_path("selfie_segmenter"))),
+        running_mode=vision.RunningMode.IMAGE,
+        output_confidence_masks=True,
+        output_category_mask=False,
+    )
+    return vision.ImageSegmenter.create_from_options(options)
+
+
+def gather(
+    image: np.ndarray,
+    bbox: Box,
+    pose_mask_on: MaskOn,
+    keypoints: list[Keypoint],
+    presence: float,
+    face_confidence: float,
+) -> Evidence:
+    """The evidence for one pose hit. `pose_mask_on(box, size)` gives the hit's person mask
+    (uint8, 255 = person) over `box` of the photo at `size` (width, height); `face_confidence`
+    is the best face the photo-wide search found at this hit's head (0 when none)."""
+    return Evidence(
+        agreement=_agreement(image, bbox, pose_mask_on),
+        face=face_confidence or _face_at_head(image, keypoints),
+        torso=_torso_seen(keypoints),
+        presence=presence,
+    )
+
+
+def _agreement(image: np.ndarray, bbox: Box, pose_mask_on: MaskOn) -> float:
+    height, width = image.shape[:2]
+    crop = bbox.grown(CROP_MARGIN, width, height)
+    if crop.width < 2 or crop.height < 2:
+        return 0.0
+    scale = min(1.0, SEGMENTER_SIDE / max(crop.width, crop.height))
+    size = (max(1, round(crop.width * scale)), max(1, round(crop.height * scale)))
+    small = cv2.resize(image[crop.slices], size, interpolation=cv2.INTER_AREA)
+    result = _segmenter().segment(mp_image(small))
+    selfie = result.confidence_masks[-1].numpy_view()
+    selfie = selfie[..., 0] if selfie.ndim == 3 else selfie
+    person = pose_mask_on(crop, size) >= 128
+    if not person.any():
+        return 0.0
+    return float((selfie[person] >= 0.5).mean())
+
+
+def _face_at_head(image: np.ndarray, keypoints: list[Keypoint]) -> float:
+    """The best face score in a padded square around the hit's nose."""
+    height, width = image.shape[:2]
+    points = {k.name: k for k in keypoints}
+    nose = points["nose"]
+    if not (0 <= nose.x < width and 0 <= nose.y < height):
+        return 0.0
+    half = HEAD_CROP_HEADS * head_size(keypoints) / 2
+    left, top = max(0, int(nose.x - half)), max(0, int(nose.y - half))
+    right, bottom = min(width, int(nose.x + half)), min(height, int(nose.y + half))
+    if right - left < 4 or bottom - top < 4:
+        return 0.0
+    head = image[top:bottom, left:right]
+    border = int(HEAD_CROP_PADDING * max(head.shape[:2]))
+    padded = cv2.copyMakeBorder(
+        head, border, border, border, border, cv2.BORDER_CONSTANT, value=PADDING_GREY
+    )
+    return max((face.confidence for face in detect_faces(padded)), default=0.0)
+
+
+def _torso_seen(keypoints: list[Keypoint]) -> bool:
+    usable = {k.name for k in keypoints if k.usable}
+    shoulders = {"left_shoulder", "right_shoulder"} <= usable
+    return shoulders and bool({"left_hip", "right_hip"} & usable)

@@ -40,12 +40,10 @@ lint: setup
 # The labelled development set through the whole pipeline: precision, recall, subject and
 # framing accuracy, and a contact sheet of every overlay (silhouette-out/eval/).
 eval: setup
-	$(VENV)/silhouette fetch samples/eval/manifest.json >/dev/null
 	$(VENV)/python benchmarks/eval.py $(EVAL_ARGS)
 
 # Refits person.confidence on the labelled set (src/silhouette/stages/person_calibration.json).
 calibrate: setup
-	$(VENV)/silhouette fetch samples/eval/manifest.json >/dev/null
 	$(VENV)/python benchmarks/calibrate_person.py
 
 # Container images for AWS (needs Docker): the models go into the images from .build/models.

@@ -14,6 +14,7 @@ from silhouette.local.stack import PROJECT_ROOT, EmbeddedStack
 from silhouette.notifications import DETAIL_SCHEMA_PATH
 
 SAMPLES = Manifest.load(PROJECT_ROOT / "samples" / "manifest.json")
+EVAL_SET = PROJECT_ROOT / "samples" / "eval"
 # API key -> tenant for the embedded stack's API gateway (keys need 20+ characters).
 API_KEYS = {"key-of-tenant-a-0123456789": "tenant-a", "key-of-tenant-b-0123456789": "tenant-b"}
 MINIO_WEBHOOK_TOKEN = "minio-shared-token-for-tests"
@@ -23,6 +24,19 @@ MINIO_WEBHOOK_TOKEN = "minio-shared-token-for-tests"
 def sample() -> Manifest:
     """`sample.path("astronaut")` is the verified local copy of that photo."""
     return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def eval_set() -> Manifest:
+    """The labelled development set (samples/eval): `eval_set.path("china")`."""
+    return Manifest.load(EVAL_SET / "manifest.json")
+
+
+@pytest.fixture(scope="session")
+def eval_labels() -> dict[str, dict]:
+    """Each eval photo's hand-made label: person, subject box [x, y, w, h], framing, notes."""
+    labels: dict[str, dict] = json.loads((EVAL_SET / "labels.json").read_text())
+    return labels
 
 
 @pytest.fixture(scope="session")

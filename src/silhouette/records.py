@@ -85,6 +85,7 @@ class JobRecord(Model):
     person = JSONAttribute(null=True)
     colors = JSONAttribute(null=True)
     face = JSONAttribute(null=True)
+    quality = JSONAttribute(null=True)
     artifacts = MapAttribute(default=dict)
     timings_ms = MapAttribute(default=dict)
     models = MapAttribute(default=dict)

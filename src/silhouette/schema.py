@@ -125,6 +125,23 @@ class JobSummary(BaseModel):
     updated_at: datetime
 
 
+class ResultQuality(BaseModel):
+    """How sure the result is (see stages/quality.py)."""
+
+    person_confidence: float = Field(description="probability that the subject is a person")
+    framing: str = Field(description="full_body, upper_body, head_and_shoulders or face_only")
+    clothing_share: float | None = Field(
+        None, description="share of the person the clothing colours were taken from"
+    )
+    face_usable: bool | None = Field(
+        None, description="whether age or sex could be read (null: face analysis off)"
+    )
+    reliable: bool = Field(description="true when nothing below is flagged")
+    notes: list[str] = Field(
+        default_factory=list, description="a plain sentence for each unreliable part"
+    )
+
+
 class JobResult(JobSummary):
     """The job record as clients see it (result.json, result API, DynamoDB item)."""
 
@@ -133,6 +150,7 @@ class JobResult(JobSummary):
     person: dict[str, Any] | None = None
     colors: list[dict[str, Any]] | None = None
     face: dict[str, Any] | None = None
+    quality: ResultQuality | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
     timings_ms: dict[str, int] = Field(default_factory=dict)
     models: dict[str, str] = Field(default_factory=dict)

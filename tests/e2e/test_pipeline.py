@@ -35,6 +35,10 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
     assert len(job.person["keypoints"]) == 33 and job.person["person_count"] >= 2
     assert 1 <= len(job.colors) <= 5 and abs(sum(c["fraction"] for c in job.colors) - 1) < 0.01
     assert job.face["status"] == "ok" and job.face["sex"]["value"] in ("male", "unknown")
+    # The result says how sure it is, from the same figures it reports.
+    assert job.quality["person_confidence"] == job.person["confidence"]
+    assert job.quality["framing"] == job.person["framing"] == "full_body"
+    assert job.quality["reliable"] == (not job.quality["notes"])
     assert set(job.artifacts) == {
         "image",
         "person_mask",
@@ -44,7 +48,14 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
         "face_crop",
         "result",
     }
-    assert set(job.models) == {"pose_landmarker", "face_detector", "isnet", "age", "gender"}
+    assert set(job.models) == {
+        "pose_landmarker",
+        "selfie_segmenter",
+        "face_detector",
+        "isnet",
+        "age",
+        "gender",
+    }
     # The DynamoDB item itself, read without the project's model.
     item = stack.client("dynamodb").get_item(
         TableName=stack.outputs["JobsTableName"], Key={"job_id": {"S": job_id}}

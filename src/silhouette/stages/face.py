@@ -130,8 +130,8 @@ def _session(name: str) -> ort.InferenceSession:
 
 
 def analyse_face(image: np.ndarray, hint: Box | None = None) -> FaceAnalysis | None:
-    """image: RGB uint8 (H, W, 3). hint: optional face/person region from the pose stage to
-    search first. Returns None when no face is found."""
+    """image: RGB uint8 (H, W, 3). hint: optional face/person region from the pose stage, the
+    only place searched when given. Returns None when no face is found."""
     face = detect_face(image, hint)
     if face is None:
         return None
@@ -175,21 +175,19 @@ def to_facts(result: FaceAnalysis | None) -> dict[str, Any]:
 
 
 def detect_face(image: np.ndarray, hint: Box | None = None) -> FaceDetection | None:
-    """The largest face, searched for in the (expanded) hint first, then in the whole image,
-    and detected again in a region around it for precise keypoints."""
+    """The largest face, searched for in the (expanded) hint or the whole image, and detected
+    again in a region around it for precise keypoints."""
     _check_image(image)
     face = _find(image, hint)
     return None if face is None else _refined(image, face)
 
 
 def _find(image: np.ndarray, hint: Box | None) -> FaceDetection | None:
+    """The largest face in the (grown) hint only: outside it, a face is someone else's, and a
+    subject seen from behind has none to read."""
     height, width = image.shape[:2]
-    if hint is not None:
-        region = hint.grown(HINT_MARGIN, width, height)
-        faces = detect_faces(image, region) if region.width and region.height else []
-        if faces:
-            return _largest(faces)
-    faces = detect_faces(image, Box(0, 0, width, height))
+    region = hint.grown(HINT_MARGIN, width, height) if hint else Box(0, 0, width, height)
+    faces = detect_faces(image, region) if region.width and region.height else []
     return _largest(faces) if faces else None
 
 

@@ -11,6 +11,7 @@ from silhouette import keys, records
 from silhouette.notifications import publish_job_event
 from silhouette.observability import logger, publish_metric
 from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
+from silhouette.stages.quality import assess
 from silhouette.storage import ArtifactStore, put_json
 
 RESULT_ARTIFACT = "result"
@@ -31,6 +32,8 @@ def record_fields(request: FinalizeRequest) -> dict[str, Any]:
     timings["total"] = round((datetime.now(UTC) - state.received_at).total_seconds() * 1000)
     artifacts[RESULT_ARTIFACT] = keys.result(state.job_id)
     rejected = any(result.outcome == "rejected" for result in state.stages.values())
+    face = facts.get("face") or _face_switched_off(request)
+    quality = assess(facts | {"face": face})
     return {
         # A rejection keeps its reason even when recording it failed and the job ends FAILED.
         "reason": _rejection_reason(state) if rejected else None,
@@ -38,7 +41,8 @@ def record_fields(request: FinalizeRequest) -> dict[str, Any]:
         "image": facts.get("image"),
         "person": facts.get("person"),
         "colors": facts.get("colors"),
-        "face": facts.get("face") or _face_switched_off(request),
+        "face": face,
+        "quality": quality.model_dump() if quality else None,
         "artifacts": artifacts,
         "timings_ms": timings,
         "models": models,

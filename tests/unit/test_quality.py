@@ -1,0 +1,57 @@
+"""The result's quality block: every unreliable part is flagged with a plain reason."""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from silhouette.stages import face, pose
+from silhouette.stages.quality import SURE_PERSON, assess
+
+
+def facts_for(sample, name: str) -> dict:
+    image = np.asarray(Image.open(sample.path(name)).convert("RGB"))
+    estimate = pose.estimate_pose(image)
+    analysed = face.analyse_face(image, hint=estimate.face_box or estimate.bbox)
+    return {"person": pose.to_facts(estimate), "face": face.to_facts(analysed)}
+
+
+def test_a_clear_portrait_is_reliable(sample):
+    quality = assess(facts_for(sample, "astronaut"))
+
+    assert quality.reliable and quality.notes == []
+    assert quality.person_confidence >= SURE_PERSON
+    assert quality.face_usable is True
+    assert quality.framing == "head_and_shoulders"
+
+
+def test_each_unreliable_part_gets_a_reason(sample):
+    facts = facts_for(sample, "astronaut")
+    facts["person"]["confidence"] = 0.55
+    facts["face"] = {"status": "unknown", "reason": "no face found"}
+    facts["clothing"] = {"share_of_person": 0.02, "reason": "too little clothing visible"}
+
+    quality = assess(facts)
+
+    assert not quality.reliable
+    assert quality.face_usable is False
+    assert quality.clothing_share == 0.02
+    assert len(quality.notes) == 3
+    assert any("55%" in note for note in quality.notes)
+    assert any("no face found" in note for note in quality.notes)
+    assert "too little clothing visible" in quality.notes
+
+
+def test_a_face_only_photo_says_there_is_no_body(eval_set):
+    image = np.asarray(Image.open(eval_set.path("terminator_face")).convert("RGB"))
+    person = pose.to_facts(pose.estimate_pose(image))
+
+    quality = assess({"person": person, "face": {"status": "off"}})
+
+    assert quality.framing == "face_only"
+    assert quality.face_usable is None  # switched off, not failed
+    assert any("only the face" in note for note in quality.notes)
+
+
+def test_nothing_to_qualify_without_a_person():
+    assert assess({"image": {"width": 10, "height": 10}}) is None

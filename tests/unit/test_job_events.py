@@ -66,7 +66,7 @@ COMPLETED = _finished(
     JobStatus.COMPLETED,
     [
         _ran(Stage.INGEST, "image", image=IMAGE),
-        _ran(Stage.POSE, "person_mask", person={"confidence": 0.9}),
+        _ran(Stage.POSE, "person_mask", person={"confidence": 0.9, "framing": "full_body"}),
         _ran(Stage.SEGMENT, "cutout", "clothing_mask"),
         _ran(Stage.COLORS, "overlay", colors=[]),
         _ran(Stage.FACE, "face_crop", face={"status": "unknown"}),

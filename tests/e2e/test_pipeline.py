@@ -36,9 +36,9 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
     assert 1 <= len(job.colors) <= 5 and abs(sum(c["fraction"] for c in job.colors) - 1) < 0.01
     assert job.face["status"] == "ok" and job.face["sex"]["value"] in ("male", "unknown")
     # The result says how sure it is, from the same figures it reports.
-    assert job.quality["person_confidence"] == job.person["confidence"]
-    assert job.quality["framing"] == job.person["framing"] == "full_body"
-    assert job.quality["reliable"] == (not job.quality["notes"])
+    assert job.quality.person_confidence == job.person["confidence"]
+    assert job.quality.framing == job.person["framing"] == "full_body"
+    assert job.quality.reliable == (not job.quality.notes)
     assert set(job.artifacts) == {
         "image",
         "person_mask",

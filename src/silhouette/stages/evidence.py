@@ -24,6 +24,7 @@ import cv2
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
+from silhouette import imaging
 from silhouette.models import model_path
 from silhouette.stages.face import detect_faces, mp_image
 from silhouette.stages.types import Box, Keypoint, head_size
@@ -38,7 +39,6 @@ CROP_MARGIN = 0.25
 # A face at the head is searched in a square this many head sizes wide around the nose, padded
 # with grey so that a face filling the photo is still small enough for the detector.
 HEAD_CROP_HEADS, HEAD_CROP_PADDING = 3.0, 0.5
-PADDING_GREY = (128, 128, 128)
 # The probability is a soft AND of three questions, each a logistic step at a threshold: does
 # the segmenter see a person where the pose model does; is there a face at the head or a torso
 # below it; does the pose model itself believe a person is present. The thresholds and the
@@ -148,10 +148,9 @@ def _face_at_head(image: np.ndarray, keypoints: list[Keypoint]) -> float:
         return 0.0
     head = image[top:bottom, left:right]
     border = int(HEAD_CROP_PADDING * max(head.shape[:2]))
-    padded = cv2.copyMakeBorder(
-        head, border, border, border, border, cv2.BORDER_CONSTANT, value=PADDING_GREY
+    return max(
+        (face.confidence for face in detect_faces(imaging.padded(head, border))), default=0.0
     )
-    return max((face.confidence for face in detect_faces(padded)), default=0.0)
 
 
 def _torso_seen(keypoints: list[Keypoint]) -> bool:

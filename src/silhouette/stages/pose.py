@@ -46,7 +46,6 @@ MASK_THRESHOLD = 0.5
 # the crop). The wide crop shows a standing body; the tight one leaves out a neighbour that the
 # detector would take instead; padding makes a close-up person small enough for the detector.
 FACE_CROPS = ((2.5, 0.8, 8.0, 0.0), (1.2, 0.3, 4.0, 0.0), (1.2, 0.3, 4.0, 0.25))
-PADDING_GREY = (128, 128, 128)
 # Pose runs on crops at least this tall, so a small person fills the detector's input.
 CROP_MIN_SIDE = 512
 # ...and on nothing longer than this, which binds first: MediaPipe scales every input to 256 px
@@ -146,8 +145,7 @@ def estimate_pose(image: np.ndarray) -> PoseEstimate | None:
     """The primary subject of an RGB uint8 photo, or None when no person is found."""
     height, width = image.shape[:2]
     faces = find_faces(image)
-    candidates = [_corroborated(image, person, faces) for person in _find_people(image, faces)]
-    people = [c for c in candidates if c.evidence.probability >= PERSON_PROBABILITY]
+    people = [c for c in candidates(image, faces) if c.evidence.probability >= PERSON_PROBABILITY]
     if not people:
         return None
     unmatched_faces = [f for f in faces if not any(c.person.shows(f.box) for c in people)]
@@ -175,7 +173,7 @@ def _binary(mask: np.ndarray) -> np.ndarray:
 def _find_people(image: np.ndarray, faces: list[FaceDetection]) -> list[_Person]:
     """Pose hits from the whole photo, then from crops around the faces no hit shows yet
     (largest face first), then from four tiles. A hit that repeats one already found replaces
-    it when it shows more of the person (a crop may cut someone off)."""
+    it only when the earlier one was cut off by its crop's edge and the new one is not."""
     height, width = image.shape[:2]
     people: list[_Person] = []
     _add(people, _detect_people(image, Box(0, 0, width, height), (height, width)), width, height)
@@ -254,10 +252,9 @@ def find_faces(image: np.ndarray) -> list[FaceDetection]:
         return []
     to_photo = width / small.shape[1], height / small.shape[0]
     border = int(FACE_SEARCH_PADDING * max(small.shape[:2]))
-    padded = cv2.copyMakeBorder(
-        small, border, border, border, border, cv2.BORDER_CONSTANT, value=PADDING_GREY
-    )
-    found = detect_faces(small) + [_shifted(face, -border) for face in detect_faces(padded)]
+    found = detect_faces(small) + [
+        _shifted(face, -border) for face in detect_faces(imaging.padded(small, border))
+    ]
     faces: list[FaceDetection] = []
     for face in sorted(found, key=lambda f: f.confidence, reverse=True):
         if all(face.box.iou(kept.box) < SAME_FACE_IOU for kept in faces):
@@ -300,9 +297,7 @@ def _detect_people(
     inner_height, inner_width = scaled.shape[:2]
     border = int(padding * max(inner_height, inner_width))
     if border:
-        scaled = cv2.copyMakeBorder(
-            scaled, border, border, border, border, cv2.BORDER_CONSTANT, value=PADDING_GREY
-        )
+        scaled = imaging.padded(scaled, border)
     result = _landmarker().detect(mp_image(scaled))
     people = []
     masks = result.segmentation_masks or []

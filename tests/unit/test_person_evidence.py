@@ -60,6 +60,27 @@ def test_a_close_face_is_the_subject_rather_than_the_person_beside_it(eval_set, 
     assert estimate.person_count == 2
 
 
+def test_a_skeleton_stitched_from_two_neighbours_gives_way_to_the_person_s_own(
+    eval_set, eval_labels
+):
+    """Four women side by side: on the whole photo the pose model fits one skeleton with the
+    central woman's head and her neighbour's hips. Its eyes do not match her face, so the
+    skeleton found around her face replaces it, and every person found has their own face."""
+    image = photo(eval_set, "women_group")
+    faces = find_faces(image)
+    people = [c for c in candidates(image, faces) if c.face is not None]
+
+    central = labelled_subject(eval_labels, "women_group")
+    assert any(c.person.bbox.iou(central) >= 0.5 for c in people)
+    for person in people:
+        face = person.face.box
+        eyes = [k for k in person.person.keypoints if k.name in ("left_eye", "right_eye")]
+        assert all(
+            face.x <= k.x <= face.x + face.width and face.y <= k.y <= face.y + face.height
+            for k in eyes
+        )
+
+
 def test_confidence_is_the_calibrated_probability_and_the_evidence_is_reported(sample):
     image = np.asarray(Image.open(sample.path("astronaut")).convert("RGB"))
     person = to_facts(estimate_pose(image))

@@ -9,7 +9,7 @@ import sys
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageOps
 
 from silhouette.stages.pose import LANDMARK_NAMES, estimate_pose, to_facts
 from silhouette.stages.types import Keypoint, framing
@@ -152,17 +152,25 @@ def test_pose_never_crashes_on_extreme_strips(sample, tmp_path, width, height):
 
 
 @pytest.mark.parametrize(
-    ("name", "framing"),
-    [("bus", "full_body"), ("zidane", "upper_body"), ("astronaut", "head_and_shoulders")],
+    "name",
+    [
+        "bus",  # full body
+        "card_table_group",  # seated at a table: the feet MediaPipe guesses beneath it are not seen
+        "zidane",  # down to the hips
+        "astronaut",  # down to the waist, hips just out of frame
+        "portrait_giunchedi",  # head and shoulders
+        "terminator_face",  # a face filling the photo
+    ],
 )
-def test_the_framing_says_how_much_of_the_subject_the_photo_shows(sample, name, framing):
-    person = to_facts(estimate_pose(rgb(sample, name)))
+def test_the_framing_says_how_much_of_the_subject_the_photo_shows(eval_set, eval_labels, name):
+    image = np.asarray(ImageOps.exif_transpose(Image.open(eval_set.path(name))).convert("RGB"))
+    person = to_facts(estimate_pose(image))
 
-    assert person["framing"] == framing
+    assert person["framing"] == eval_labels[name]["framing"]
 
 
 def test_keypoints_beyond_the_photo_are_marked_and_not_used(sample):
-    # The astronaut is cut off at the chest: MediaPipe still places hips and legs below it.
+    # The astronaut is cut off at the waist: MediaPipe still places hips and legs below it.
     person = to_facts(estimate_pose(rgb(sample, "astronaut")))
     outside = {k["name"] for k in person["keypoints"] if not k["in_frame"]}
 
@@ -173,8 +181,13 @@ def test_keypoints_beyond_the_photo_are_marked_and_not_used(sample):
 
 
 def test_a_confident_keypoint_beyond_the_photo_is_not_usable_and_does_not_set_the_framing():
-    inside = Keypoint("left_shoulder", 50, 50, 0.5, 0.5, 0.0, 0.99)
-    beyond = Keypoint("left_hip", 50, 99, 0.5, 1.4, 0.0, 0.99)
+    # Shoulders at mid-height, hips placed well below the photo's bottom edge: the photo shows
+    # less than half the torso, however sure MediaPipe is of the hips.
+    def point(name: str, ny: float) -> Keypoint:
+        return Keypoint(name, 50, 100 * ny, 0.5, ny, 0.0, 0.99)
 
-    assert inside.usable and not beyond.usable
-    assert framing([inside, beyond]) == "head_and_shoulders"
+    shoulders = [point(name, 0.5) for name in LANDMARK_NAMES if name.endswith("shoulder")]
+    beyond = [point(name, 1.6) for name in LANDMARK_NAMES if not name.endswith("shoulder")]
+
+    assert all(p.usable for p in shoulders) and not any(p.usable for p in beyond)
+    assert framing(shoulders + beyond) == "head_and_shoulders"

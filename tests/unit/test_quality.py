@@ -22,7 +22,7 @@ def test_a_clear_portrait_is_reliable(sample):
     assert quality.reliable and quality.notes == []
     assert quality.person_confidence >= SURE_PERSON
     assert quality.face_usable is True
-    assert quality.framing == "head_and_shoulders"
+    assert quality.framing == "upper_body"
 
 
 def test_each_unreliable_part_gets_a_reason(sample):

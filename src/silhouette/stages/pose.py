@@ -61,6 +61,11 @@ SAME_PERSON_OVERLAP = 0.5
 # The face detector misses faces that fill most of its input; it also looks at the photo
 # padded by this share of its long side, where such a face is small enough.
 FACE_SEARCH_PADDING = 0.5
+# The pose landmarks that match the face detector's first three keypoints (right eye, left eye,
+# nose tip), and how far apart, in face widths, they may lie for the face to be the skeleton's:
+# on the labelled set a coherent skeleton's lie within 0.3, a stitched one's 0.6 or more.
+FACE_LANDMARKS = (5, 2, 0)
+FACE_AGREEMENT = 0.45
 # Subject choice: a person's prominence is the square root of their mask's area (their size)
 # times a centrality weight that falls to this value at the photo's corners.
 CORNER_WEIGHT = 0.5
@@ -111,13 +116,15 @@ class _Person:
             )
         )
 
-    def shows(self, face: Box) -> bool:
-        """Whether `face` is this person's: the person's nose lies in it (grown a little)."""
-        nose = self.keypoints[0]
-        grow_x, grow_y = 0.25 * face.width, 0.25 * face.height
-        return (
-            face.x - grow_x <= nose.x <= face.x + face.width + grow_x
-            and face.y - grow_y <= nose.y <= face.y + face.height + grow_y
+    def shows(self, face: FaceDetection) -> bool:
+        """Whether `face` is this person's: the skeleton's nose and eyes lie where the face
+        detector put them. A skeleton whose head sits near a face but whose eyes do not match
+        it is usually stitched from two neighbours (one's face, another's body)."""
+        pairs = zip(FACE_LANDMARKS, face.keypoints[: len(FACE_LANDMARKS)], strict=True)
+        return all(
+            np.hypot(self.keypoints[i].x - x, self.keypoints[i].y - y)
+            <= FACE_AGREEMENT * face.box.width
+            for i, (x, y) in pairs
         )
 
 
@@ -148,7 +155,7 @@ def estimate_pose(image: np.ndarray) -> PoseEstimate | None:
     people = [c for c in candidates(image, faces) if c.evidence.probability >= PERSON_PROBABILITY]
     if not people:
         return None
-    unmatched_faces = [f for f in faces if not any(c.person.shows(f.box) for c in people)]
+    unmatched_faces = [f for f in faces if not any(c.person.shows(f) for c in people)]
     primary = max(people, key=lambda c: _prominence(c.person, width, height))
     return PoseEstimate(
         keypoints=primary.person.keypoints,
@@ -172,24 +179,36 @@ def _binary(mask: np.ndarray) -> np.ndarray:
 
 def _find_people(image: np.ndarray, faces: list[FaceDetection]) -> list[_Person]:
     """Pose hits from the whole photo, then from crops around the faces no hit shows yet
-    (largest face first), then from four tiles. A hit that repeats one already found replaces
-    it only when the earlier one was cut off by its crop's edge and the new one is not."""
+    (largest face first), then from four tiles; a hit that repeats one already found is kept
+    only when it is the better view (see _add)."""
     height, width = image.shape[:2]
     people: list[_Person] = []
-    _add(people, _detect_people(image, Box(0, 0, width, height), (height, width)), width, height)
+    size = (height, width)
+    _add(people, _detect_people(image, Box(0, 0, width, height), size), faces, size)
     for face in sorted(faces, key=lambda f: f.box.area, reverse=True):
         for crop, padding in _crops_around_face(face.box, width, height):
-            if any(person.shows(face.box) for person in people):
+            if any(person.shows(face) for person in people):
                 break
-            found = _detect_people(image[crop.slices], crop, (height, width), padding)
-            _add(people, found, width, height)
+            _add(people, _detect_people(image[crop.slices], crop, size, padding), faces, size)
     for tile in _tiles(width, height):
-        _add(people, _detect_people(image[tile.slices], tile, (height, width)), width, height)
+        _add(people, _detect_people(image[tile.slices], tile, size), faces, size)
     return people
 
 
-def _add(people: list[_Person], found: list[_Person], width: int, height: int) -> None:
-    """Adds the new hits; one that repeats a hit cut off by its crop's edge replaces it."""
+def _add(
+    people: list[_Person],
+    found: list[_Person],
+    faces: list[FaceDetection],
+    size: tuple[int, int],
+) -> None:
+    """Adds the new hits. One that repeats a hit replaces it when it is the better view of
+    that person: first one that shows a face over one that shows none (a skeleton stitched from
+    two neighbours, or a back view), then one whole in its crop over one cut off by the crop."""
+    height, width = size
+
+    def view(person: _Person) -> tuple[bool, bool]:
+        return any(person.shows(face) for face in faces), not person.cut_off(width, height)
+
     for new in found:
         same = next(
             (i for i, p in enumerate(people) if _overlap(new.bbox, p.bbox) >= SAME_PERSON_OVERLAP),
@@ -197,12 +216,12 @@ def _add(people: list[_Person], found: list[_Person], width: int, height: int) -
         )
         if same is None:
             people.append(new)
-        elif people[same].cut_off(width, height) and not new.cut_off(width, height):
+        elif view(new) > view(people[same]):
             people[same] = new
 
 
 def _corroborated(image: np.ndarray, person: _Person, faces: list[FaceDetection]) -> Candidate:
-    face = max((f for f in faces if person.shows(f.box)), key=lambda f: f.confidence, default=None)
+    face = max((f for f in faces if person.shows(f)), key=lambda f: f.confidence, default=None)
     evidence = gather(
         image,
         person.bbox,

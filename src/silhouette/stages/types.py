@@ -67,7 +67,13 @@ class Box:
 
 # Below this visibility MediaPipe is guessing a landmark (occluded or out of frame).
 VISIBLE = 0.5
-# How much of the body a photo shows, from the landmarks that are seen inside it.
+# How much of the body a photo shows, from the landmarks that are seen inside it. Feet count
+# only when seen more surely than VISIBLE: MediaPipe guesses feet hidden under a table at
+# 0.4-0.5, and sees real ones at 0.8 or more (labelled set). A photo that ends most of the way
+# down the torso (the waist) shows the upper body even with the hips just out of frame; a
+# head-and-shoulders portrait ends within the top 40% of it.
+FEET_VISIBLE = 0.65
+UPPER_BODY_TORSO = 0.6
 Framing = Literal["full_body", "upper_body", "head_and_shoulders", "face_only"]
 
 
@@ -110,15 +116,28 @@ def head_size(keypoints: list[Keypoint]) -> float:
 
 
 def framing(keypoints: list[Keypoint]) -> Framing:
-    """The lowest part of the body that is seen: feet, hips, shoulders, or only the face."""
+    """The lowest part of the body that is seen: feet, hips (or most of the way down to them),
+    shoulders, or only the face."""
     seen = {point.name.split("_", 1)[-1] for point in keypoints if point.usable}
-    if seen & {"ankle", "heel", "foot_index"}:
+    feet = [p for p in keypoints if p.name.split("_", 1)[-1] in {"ankle", "heel", "foot_index"}]
+    if any(p.usable and p.visibility >= FEET_VISIBLE for p in feet):
         return "full_body"
-    if "hip" in seen:
+    if "hip" in seen or _torso_in_view(keypoints) >= UPPER_BODY_TORSO:
         return "upper_body"
     if "shoulder" in seen:
         return "head_and_shoulders"
     return "face_only"
+
+
+def _torso_in_view(keypoints: list[Keypoint]) -> float:
+    """How far the photo reaches from the shoulders towards the hips (1 = down to the hips),
+    with the hips where MediaPipe places them even beyond the photo's bottom edge."""
+    points = {point.name: point for point in keypoints}
+    shoulders = (points["left_shoulder"].ny + points["right_shoulder"].ny) / 2
+    hips = (points["left_hip"].ny + points["right_hip"].ny) / 2
+    if hips <= shoulders:  # lying down or upside down: the rule does not apply
+        return 0.0
+    return (1.0 - shoulders) / (hips - shoulders)
 
 
 @dataclass

@@ -84,6 +84,7 @@ class JobRecord(Model):
     # round-trips exactly (DynamoDB maps would need Decimals and flatten nothing useful).
     person = JSONAttribute(null=True)
     colors = JSONAttribute(null=True)
+    colors_note = UnicodeAttribute(null=True)
     face = JSONAttribute(null=True)
     quality = JSONAttribute(null=True)
     artifacts = MapAttribute(default=dict)

@@ -149,6 +149,11 @@ class JobResult(JobSummary):
     image: ImageFacts | None = None
     person: dict[str, Any] | None = None
     colors: list[dict[str, Any]] | None = None
+    colors_note: str | None = Field(
+        default=None,
+        description="why `colors` is empty when it is: too little clothing was left once head, "
+        "hair, skin and hands were taken out, and its colours would describe those instead",
+    )
     face: dict[str, Any] | None = None
     quality: ResultQuality | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)

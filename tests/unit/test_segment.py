@@ -68,7 +68,7 @@ def test_cutout_png_is_rgba_at_the_photo_resolution(bus):
 
 def test_clothing_mask_is_the_body_without_head_face_and_hands(bus):
     _, pose, result = bus
-    clothing, opaque = result.clothing, result.alpha >= 128
+    clothing, opaque = result.clothing.mask, result.alpha >= 128
     assert clothing.dtype == bool and clothing.shape == opaque.shape
     assert not (clothing & ~opaque).any()
     assert 0.4 < clothing.sum() / opaque.sum() < 0.95
@@ -105,11 +105,11 @@ def test_a_large_photo_is_segmented_small_and_scaled_back_to_its_size(bus):
         Box(*(round(value * scale) for value in (face.x, face.y, face.width, face.height))),
     )
     opaque = found.alpha >= 128
-    assert found.alpha.shape == found.clothing.shape == large.shape[:2]
-    assert not (found.clothing & ~opaque).any()
+    assert found.alpha.shape == found.clothing.mask.shape == large.shape[:2]
+    assert not (found.clothing.mask & ~opaque).any()
     # The same cutout and clothing as the photo at its own size gave (measured: 0.986, 0.91).
     assert _iou(opaque, _enlarged(result.alpha >= 128, size)) > 0.97
-    assert _iou(found.clothing, _enlarged(result.clothing, size)) > 0.85
+    assert _iou(found.clothing.mask, _enlarged(result.clothing.mask, size)) > 0.85
 
 
 def test_fast_mode_fits_the_person_mask_without_the_matting_model(bus, monkeypatch):
@@ -129,4 +129,4 @@ def test_fast_mode_fits_the_person_mask_without_the_matting_model(bus, monkeypat
     assert agreed.sum() / either.sum() > 0.9  # measured 0.94 on bus.jpg
     # Soft edges that follow the photo, not the pose mask's blocky outline.
     assert ((fast.alpha > 0) & (fast.alpha < 255)).sum() > 0
-    assert not (fast.clothing & (fast.alpha < 128)).any()
+    assert not (fast.clothing.mask & (fast.alpha < 128)).any()

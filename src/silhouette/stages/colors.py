@@ -16,7 +16,7 @@ from sklearn.cluster import KMeans
 from threadpoolctl import threadpool_limits
 
 from silhouette import imaging, keys
-from silhouette.schema import PipelineState, StageResult
+from silhouette.schema import PipelineState, Stage, StageResult
 from silhouette.stages.ingest import WORKING_IMAGE
 from silhouette.stages.overlay import render_overlay
 from silhouette.stages.segment import CLOTHING_MASK
@@ -284,14 +284,20 @@ OVERLAY = "overlay"
 
 
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
-    """Dominant colours of the clothing, and the overlay that shows them with the pose."""
+    """Dominant colours of the clothing, and the overlay that shows them with the pose. When
+    segment found too little clothing, no colours and its reason as `colors_note`: the colours
+    of what is left would be hair, skin or background."""
     image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
     clothing = imaging.decode(store.get(state.artifact(CLOTHING_MASK))) > 0
-    colors = dominant_colors(image, clothing)
+    note = state.stages[Stage.SEGMENT].facts.get("clothing", {}).get("reason")
+    colors = [] if note else dominant_colors(image, clothing)
     person = subject(state)
     overlay_key = keys.artifact(state.job_id, OVERLAY, "jpg")
     overlay = render_overlay(
         image, person.keypoints, person.bbox, colors, person.face_box, clothing_mask=clothing
     )
     store.put(overlay_key, overlay, "image/jpeg")
-    return StageResult(artifacts={OVERLAY: overlay_key}, facts={"colors": to_facts(colors)})
+    return StageResult(
+        artifacts={OVERLAY: overlay_key},
+        facts={"colors": to_facts(colors), "colors_note": note},
+    )

@@ -41,6 +41,7 @@ def record_fields(request: FinalizeRequest) -> dict[str, Any]:
         "image": facts.get("image"),
         "person": facts.get("person"),
         "colors": facts.get("colors"),
+        "colors_note": facts.get("colors_note"),
         "face": face,
         "quality": quality.model_dump() if quality else None,
         "artifacts": artifacts,

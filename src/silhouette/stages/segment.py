@@ -1,11 +1,6 @@
 """Segment: a transparent cutout of the person (IS-Net matte through rembg, restricted to the
-person the pose stage found) and a binary clothing mask.
-
-No clothing-segmentation model ships in any package this project can use, so the clothing mask
-is a heuristic, honest about its limits: the person's matte minus the head and neck, the face,
-the hands and skin-coloured pixels (skin tone sampled from the person's own face). It cannot
-tell a bag or a held object from clothing, and bare skin whose colour differs from the face
-(tattoos, strong shadows) stays in; clothing close to the skin tone (beige, tan) may be lost."""
+person the pose stage found) and a binary clothing mask: the person without head, hair, skin and
+hands (see silhouette.stages.clothing)."""
 
 from __future__ import annotations
 
@@ -22,6 +17,7 @@ from silhouette import imaging, keys
 from silhouette.kernels import use_compiled_kernels
 from silhouette.models import model_path, model_version
 from silhouette.schema import PipelineState, StageResult
+from silhouette.stages.clothing import Clothing, find_clothing
 from silhouette.stages.ingest import WORKING_IMAGE
 from silhouette.stages.pose import PERSON_MASK
 from silhouette.stages.subject import subject
@@ -37,8 +33,6 @@ PERSON_SHARE = 0.3
 # Below this share of the person mask covered by the matte, IS-Net missed the person (it looks
 # for the most salient object): the pose stage's person mask is the cutout instead.
 MATTE_MIN_COVERAGE = 0.5
-# Skin: pixels within this CIELAB distance of the face's median colour.
-SKIN_DELTA_E = 14.0
 # The cutout and clothing mask are worked out on the photo scaled to this long side and only
 # the final alpha and mask are scaled back up: IS-Net sees every photo at 1024 x 1024, so more
 # pixels add no detail to the matte, and full-resolution intermediates of a 50 MP photo (region
@@ -52,8 +46,8 @@ GUIDED_EPSILON = 1e-3
 @dataclass
 class Segmentation:
     alpha: np.ndarray  # uint8 (H, W): 0 background .. 255 person
-    clothing: np.ndarray  # bool (H, W)
-    source: str  # "isnet" or "pose_mask"
+    clothing: Clothing  # its mask at the photo's size, its shares as worked out
+    source: str  # "isnet", "pose_mask" or "pose_mask_fitted"
 
 
 @cache
@@ -101,8 +95,8 @@ def segment_person(
         fast,
     )
     alpha = cv2.resize(working.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
-    clothing = _upscaled_mask(working.clothing, (width, height)) & (alpha >= 128)
-    return Segmentation(alpha, clothing, working.source)
+    clothing = _upscaled_mask(working.clothing.mask, (width, height)) & (alpha >= 128)
+    return Segmentation(alpha, replace(working.clothing, mask=clothing), working.source)
 
 
 def _segment_working(
@@ -117,7 +111,8 @@ def _segment_working(
         alpha, source = _fitted_to_edges(image, person_mask), "pose_mask_fitted"
     else:
         alpha, source = _person_alpha(person_matte(image), person_mask, near_person)
-    clothing = clothing_mask(image, alpha, keypoints, face_box) & near_person
+    # The clothing of the person near the pose stage's mask only (its shares too).
+    clothing = find_clothing(image, np.where(near_person, alpha, 0), keypoints, face_box)
     return Segmentation(alpha, clothing, source)
 
 
@@ -182,82 +177,6 @@ def _person_alpha(
     return alpha, "isnet"
 
 
-def clothing_mask(
-    image: np.ndarray, alpha: np.ndarray, keypoints: list[Keypoint], face_box: Box | None
-) -> np.ndarray:
-    """Pixels of the person that are most likely clothing (see the module notes)."""
-    height, width = alpha.shape
-    mask = alpha >= 128
-    points = {k.name: k for k in keypoints}
-    scale = _body_scale(points, face_box, width)
-    mask &= ~_head_and_neck(points, face_box, (height, width))
-    hands = np.zeros((height, width), np.uint8)
-    for hand in ("left", "right"):
-        for part in ("wrist", "pinky", "index", "thumb"):
-            point = points.get(f"{hand}_{part}")
-            if point is not None and point.usable:
-                cv2.circle(hands, (int(point.x), int(point.y)), int(0.35 * scale), 1, -1)
-    mask &= hands == 0
-    skin = _skin_like(image, face_box)
-    if skin is not None:
-        mask &= ~skin
-    opened = cv2.morphologyEx(mask.astype(np.uint8), cv2.MORPH_OPEN, np.ones((5, 5), np.uint8))
-    return opened > 0
-
-
-def _body_scale(points: dict[str, Keypoint], face_box: Box | None, width: int) -> float:
-    """A length that grows with the person's size in the photo: the shoulder width."""
-    left, right = points.get("left_shoulder"), points.get("right_shoulder")
-    if left is not None and right is not None:
-        return max(8.0, float(np.hypot(left.x - right.x, left.y - right.y)))
-    return float(face_box.width * 2) if face_box else width / 10
-
-
-def _head_and_neck(
-    points: dict[str, Keypoint], face_box: Box | None, size: tuple[int, int]
-) -> np.ndarray:
-    """Everything above a line a little below the shoulders' top, within the head's reach,
-    plus the (enlarged) face box."""
-    height, width = size
-    region = np.zeros(size, np.uint8)
-    left, right = points.get("left_shoulder"), points.get("right_shoulder")
-    nose = points.get("nose")
-    if left is not None and right is not None and nose is not None:
-        shoulder_y = min(left.y, right.y)
-        neck_y = shoulder_y - 0.15 * abs(shoulder_y - nose.y)
-        half_width = 0.6 * abs(left.x - right.x)
-        centre_x = (left.x + right.x) / 2
-        x0, x1 = int(max(0, centre_x - half_width)), int(min(width, centre_x + half_width))
-        region[: int(max(0, neck_y)), x0:x1] = 1
-    if face_box is not None:
-        grow = int(0.25 * face_box.width)
-        region[
-            max(0, face_box.y - 2 * grow) : min(height, face_box.y + face_box.height + grow),
-            max(0, face_box.x - grow) : min(width, face_box.x + face_box.width + grow),
-        ] = 1
-    return region > 0
-
-
-def _skin_like(image: np.ndarray, face_box: Box | None) -> np.ndarray | None:
-    """Pixels whose colour is close to the skin in the middle of the face, if there is a face."""
-    if face_box is None or face_box.width < 8:
-        return None
-    inset_x, inset_y = face_box.width // 4, face_box.height // 4
-    centre = image[
-        face_box.y + inset_y : face_box.y + face_box.height - inset_y,
-        face_box.x + inset_x : face_box.x + face_box.width - inset_x,
-    ]
-    if centre.size == 0:
-        return None
-    skin = np.median(cv2.cvtColor(centre, cv2.COLOR_RGB2LAB).reshape(-1, 3), axis=0)
-    difference = cv2.cvtColor(image, cv2.COLOR_RGB2LAB).astype(np.float32)
-    difference -= skin.astype(np.float32)  # in place, float32: a copy per step added up
-    # OpenCV's 8-bit Lab scales L to 0..255; back to 0..100 for a CIE76 distance.
-    difference[..., 0] *= 100 / 255
-    squared = np.einsum("ijk,ijk->ij", difference, difference)
-    return squared < SKIN_DELTA_E**2
-
-
 def cutout_png(image: np.ndarray, alpha: np.ndarray) -> bytes:
     return imaging.encode_png(np.dstack([image, alpha]))
 
@@ -271,8 +190,10 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     cutout_key = keys.artifact(state.job_id, CUTOUT, "png")
     clothing_key = keys.artifact(state.job_id, CLOTHING_MASK, "png")
     store.put(cutout_key, cutout_png(image, result.alpha), "image/png")
-    store.put(clothing_key, imaging.encode_png(result.clothing.astype(np.uint8) * 255), "image/png")
+    clothing_png = imaging.encode_png(result.clothing.mask.astype(np.uint8) * 255)
+    store.put(clothing_key, clothing_png, "image/png")
     return StageResult(
         artifacts={CUTOUT: cutout_key, CLOTHING_MASK: clothing_key},
+        facts={"clothing": result.clothing.facts()},
         models={"isnet": model_version("isnet")} if result.source == "isnet" else {},
     )

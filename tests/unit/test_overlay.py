@@ -175,3 +175,48 @@ def test_connections_are_mediapipes_pose_connections():
     assert len(POSE_CONNECTIONS) == 35
     assert len(set(POSE_CONNECTIONS)) == 35
     assert {name for pair in POSE_CONNECTIONS for name in pair} == set(LANDMARKS)
+
+
+def test_an_unsure_person_gets_a_dashed_box_and_a_sure_one_a_whole_one():
+    image = flat(400, 400)
+    box = Box(50, 100, 300, 250)
+
+    def edge_drawn(confidence: float) -> np.ndarray:
+        overlay = decoded(render_overlay(image, [], box, [], confidence=confidence))
+        # Along the bottom edge, away from the corners and the label tab.
+        bottom = box.y + box.height - 1
+        return np.array([changed(overlay, image, x, bottom) for x in range(80, 320)])
+
+    sure, unsure = edge_drawn(0.97), edge_drawn(0.6)
+
+    assert sure.all()
+    assert 0.3 < unsure.mean() < 0.75  # dashes and gaps
+
+
+def test_a_keypoint_seen_but_not_surely_gets_a_hollow_dot():
+    size = (1000, 1000)  # dots of 6 px radius
+    image = flat(*size)
+    points = [
+        keypoint("nose", 300, 500, visibility=0.95, size=size),
+        keypoint("left_ear", 700, 500, visibility=0.6, size=size),
+    ]
+
+    overlay = decoded(render_overlay(image, points, Box(900, 900, 50, 50), []))
+
+    assert changed(overlay, image, 300, 500)  # sure: a filled dot
+    assert not changed(overlay, image, 700, 500)  # unsure: the photo shows through its middle
+    assert changed(overlay, image, 700 + 5, 500)  # its ring
+
+
+def test_the_legend_says_why_there_are_no_colours():
+    image = flat(600, 300)
+
+    def legend(note: str | None) -> np.ndarray:
+        overlay = decoded(render_overlay(image, [], Box(5, 5, 50, 50), [], colors_note=note))
+        return overlay[300:]
+
+    plain, explained = legend(None), legend("too little clothing visible")
+
+    # More text on the strip: the reason is written after "no clothing colours".
+    written = [int((strip.max(axis=2) > 128).sum()) for strip in (plain, explained)]
+    assert written[1] > 1.5 * written[0]

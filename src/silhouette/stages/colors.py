@@ -294,7 +294,14 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     person = subject(state)
     overlay_key = keys.artifact(state.job_id, OVERLAY, "jpg")
     overlay = render_overlay(
-        image, person.keypoints, person.bbox, colors, person.face_box, clothing_mask=clothing
+        image,
+        person.keypoints,
+        person.bbox,
+        colors,
+        person.face_box,
+        clothing_mask=clothing,
+        confidence=person.confidence,
+        colors_note=note,
     )
     store.put(overlay_key, overlay, "image/jpeg")
     return StageResult(

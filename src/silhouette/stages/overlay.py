@@ -1,6 +1,8 @@
 """Overlay: the photo with what the pipeline found drawn on it, so a person can check the
 result at a glance: the clothing outlined (the rest dimmed), the pose skeleton, the person and
-face boxes, and a legend strip below the photo with the clothing colours.
+face boxes, and a legend strip below the photo with the clothing colours (or why there are none).
+What is uncertain looks it: a person the models only partly agree on gets a dashed box and a
+"person?" tab with the probability, a keypoint seen but not surely gets a hollow dot.
 
 The output is a JPEG as wide as the photo and taller by the legend strip, which never covers the
 photo. Strokes, dots and text are sized from the photo's longer side, so the overlay reads the
@@ -16,6 +18,7 @@ import cv2
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from silhouette.stages.quality import SURE_PERSON
 from silhouette.stages.types import Box, DominantColor, Keypoint
 
 # MediaPipe's POSE_CONNECTIONS (mediapipe.solutions.pose), by landmark name.
@@ -37,6 +40,8 @@ POSE_CONNECTIONS: tuple[tuple[str, str], ...] = (
     ("left_ankle", "left_foot_index"), ("right_ankle", "right_foot_index"),
 )  # fmt: skip
 JPEG_QUALITY = 90
+# Keypoints seen less surely than this (but seen: VISIBLE and above) get a hollow dot.
+SURE_KEYPOINT = 0.8
 
 # RGB. The person's left and right sides in different colours, as MediaPipe draws them, so a
 # mirrored skeleton is easy to spot.
@@ -86,10 +91,13 @@ def render_overlay(
     colors: list[DominantColor],
     face_box: Box | None = None,
     clothing_mask: np.ndarray | None = None,
+    confidence: float | None = None,
+    colors_note: str | None = None,
 ) -> bytes:
     """A JPEG of the photo (RGB uint8, H x W x 3) annotated with the clothing mask (nonzero =
     clothing), the skeleton of the keypoints seen inside the photo, the person and face
-    boxes, and a legend strip of colour swatches (hex, name, share) appended below."""
+    boxes (the person's with its `confidence`), and a legend strip of colour swatches (hex,
+    name, share) appended below, or `colors_note` when there are none."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
     height, width = image.shape[:2]
@@ -97,18 +105,23 @@ def render_overlay(
     canvas = image.copy()
     if clothing_mask is not None:
         _show_mask(canvas, clothing_mask, sizes)
-    _draw_box(canvas, bbox, PERSON_BOX, sizes)
+    unsure = confidence is not None and confidence < SURE_PERSON
+    _draw_box(canvas, bbox, PERSON_BOX, sizes, dashed=unsure)
     if face_box is not None:
         _draw_box(canvas, face_box, FACE_BOX, sizes)
     _draw_skeleton(canvas, keypoints, sizes)
 
-    legend = _Legend(colors, width, sizes)
+    legend = _Legend(colors, colors_note, width, sizes)
     overlay = Image.new("RGB", (width, height + legend.height), LEGEND_BACKGROUND)
     overlay.paste(Image.fromarray(canvas))
     draw = ImageDraw.Draw(overlay)
-    _label_box(draw, bbox, "person", PERSON_BOX, legend.font, sizes)
+    label = "person?" if unsure else "person"
+    if confidence is not None:
+        label += f" {confidence:.0%}"
+    _label_box(draw, bbox, label, PERSON_BOX, legend.font, sizes)
     if face_box is not None:
-        _label_box(draw, face_box, "face", FACE_BOX, legend.font, sizes)
+        # Under the face: a face filling the photo has the person's tab on its top corner.
+        _label_box(draw, face_box, "face", FACE_BOX, legend.font, sizes, below_within=height)
     legend.draw(draw, top=height)
     output = io.BytesIO()
     overlay.save(output, format="JPEG", quality=JPEG_QUALITY)
@@ -128,10 +141,39 @@ def _show_mask(canvas: np.ndarray, mask: np.ndarray, sizes: _Sizes) -> None:
     cv2.drawContours(canvas, contours, -1, MASK_OUTLINE, max(1, sizes.stroke // 2), cv2.LINE_AA)
 
 
-def _draw_box(canvas: np.ndarray, box: Box, color: tuple[int, int, int], sizes: _Sizes) -> None:
-    corner, opposite = (box.x, box.y), (box.x + box.width - 1, box.y + box.height - 1)
-    cv2.rectangle(canvas, corner, opposite, OUTLINE, sizes.stroke + 2 * sizes.outline)
-    cv2.rectangle(canvas, corner, opposite, color, sizes.stroke)
+def _draw_box(
+    canvas: np.ndarray,
+    box: Box,
+    color: tuple[int, int, int],
+    sizes: _Sizes,
+    dashed: bool = False,
+) -> None:
+    left, top = box.x, box.y
+    right, bottom = box.x + box.width - 1, box.y + box.height - 1
+    sides = [((left, top), (right, top)), ((right, top), (right, bottom))]
+    sides += [((right, bottom), (left, bottom)), ((left, bottom), (left, top))]
+    strokes = [dash for side in sides for dash in _dashes(*side, sizes)] if dashed else sides
+    for width, stroke_color in ((sizes.stroke + 2 * sizes.outline, OUTLINE), (sizes.stroke, color)):
+        for start, end in strokes:
+            cv2.line(canvas, start, end, stroke_color, width)
+
+
+def _dashes(
+    start: tuple[int, int], end: tuple[int, int], sizes: _Sizes
+) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """The line from `start` to `end` as dashes, with gaps that stay open once the dashes'
+    round ends and outlines are drawn."""
+    length = math.dist(start, end)
+    dash = 4 * sizes.stroke
+    period = 2 * dash + 2 * (sizes.stroke + sizes.outline)
+    count = max(1, math.ceil(length / period))
+    (x0, y0), (x1, y1) = start, end
+
+    def at(distance: float) -> tuple[int, int]:
+        share = min(1.0, distance / length) if length else 0.0
+        return round(x0 + share * (x1 - x0)), round(y0 + share * (y1 - y0))
+
+    return [(at(i * period), at(i * period + dash)) for i in range(count)]
 
 
 def _draw_skeleton(canvas: np.ndarray, keypoints: list[Keypoint], sizes: _Sizes) -> None:
@@ -139,6 +181,10 @@ def _draw_skeleton(canvas: np.ndarray, keypoints: list[Keypoint], sizes: _Sizes)
     # no bone, rather than a confident-looking line to nowhere.
     visible = {point.name: point for point in keypoints if point.usable}
     bones = [(visible[a], visible[b]) for a, b in POSE_CONNECTIONS if a in visible and b in visible]
+    unsure = [point for point in visible.values() if point.visibility < SURE_KEYPOINT]
+    # A hollow dot shows the photo in its middle, as it was before any bone crossed it.
+    hole_radius = sizes.dot_radius - max(1, sizes.stroke // 2)
+    holes = [_Hole.cut(canvas, _pixel(point), hole_radius) for point in unsure]
     # All outlines first, so no dark edge crosses a bone drawn before it.
     for start, end in bones:
         outlined = sizes.stroke + 2 * sizes.outline
@@ -150,6 +196,31 @@ def _draw_skeleton(canvas: np.ndarray, keypoints: list[Keypoint], sizes: _Sizes)
         center = _pixel(point)
         cv2.circle(canvas, center, sizes.dot_radius + sizes.outline, OUTLINE, -1, cv2.LINE_AA)
         cv2.circle(canvas, center, sizes.dot_radius, _side_color(point.name), -1, cv2.LINE_AA)
+    for hole in holes:
+        hole.restore(canvas)
+
+
+@dataclass(frozen=True)
+class _Hole:
+    """A disc of the canvas kept aside, to be put back over what is drawn on it."""
+
+    corner: tuple[int, int]
+    pixels: np.ndarray
+    disc: np.ndarray
+
+    @classmethod
+    def cut(cls, canvas: np.ndarray, center: tuple[int, int], radius: int) -> _Hole:
+        radius = max(1, radius)
+        left, top = max(0, center[0] - radius), max(0, center[1] - radius)
+        pixels = canvas[top : center[1] + radius + 1, left : center[0] + radius + 1].copy()
+        disc = np.zeros(pixels.shape[:2], np.uint8)
+        cv2.circle(disc, (center[0] - left, center[1] - top), radius, 1, -1)
+        return cls((left, top), pixels, disc)
+
+    def restore(self, canvas: np.ndarray) -> None:
+        (left, top), (height, width) = self.corner, self.disc.shape
+        inside = self.disc > 0
+        canvas[top : top + height, left : left + width][inside] = self.pixels[inside]
 
 
 def _pixel(point: Keypoint) -> tuple[int, int]:
@@ -171,12 +242,19 @@ def _label_box(
     color: tuple[int, int, int],
     font: ImageFont.FreeTypeFont | ImageFont.ImageFont,
     sizes: _Sizes,
+    below_within: int | None = None,
 ) -> None:
     """A tab in the box's colour on its top-left corner: above the box, or inside it when the
-    box touches the top of the photo."""
+    box touches the top of the photo. With `below_within` (the photo's height), on its
+    bottom-left corner instead: below the box, or inside it at the photo's bottom."""
     left, top, right, bottom = draw.textbbox((0, 0), text, font=font)
     tab_width, tab_height = right - left + sizes.padding, bottom - top + sizes.padding
-    tab_top = box.y - tab_height if box.y >= tab_height else box.y
+    if below_within is None:
+        tab_top = box.y - tab_height if box.y >= tab_height else box.y
+    else:
+        box_bottom = box.y + box.height
+        fits = box_bottom + tab_height <= below_within
+        tab_top = box_bottom if fits else box_bottom - tab_height
     tab = (box.x, tab_top, box.x + tab_width, tab_top + tab_height)
     draw.rectangle(tab, fill=color)
     text_origin = (box.x + sizes.padding // 2 - left, tab_top + sizes.padding // 2 - top)
@@ -184,14 +262,20 @@ def _label_box(
 
 
 class _Legend:
-    """One entry per colour (swatch, hex, name, share), in as many columns as the width fits."""
+    """One entry per colour (swatch, hex, name, share), in as many columns as the width fits;
+    without colours, why, in as many lines as it takes."""
 
-    def __init__(self, colors: list[DominantColor], width: int, sizes: _Sizes) -> None:
-        self.entries = [_legend_text(color) for color in colors] or ["no clothing colours"]
+    def __init__(
+        self, colors: list[DominantColor], note: str | None, width: int, sizes: _Sizes
+    ) -> None:
         self.colors = colors
         self.padding = sizes.padding
         self.font_size = sizes.font
         self.font = ImageFont.load_default(size=self.font_size)
+        self.entries = [_legend_text(color) for color in colors] or self._wrapped(
+            f"no clothing colours: {note}" if note else "no clothing colours",
+            width - 2 * self.padding,
+        )
         # A narrow photo gets a smaller font rather than legend text cut off at its edge.
         widest = self._entry_width()
         if widest > width - 2 * self.padding:
@@ -222,6 +306,16 @@ class _Legend:
                 )
                 text_x = x + swatch + self.padding
             draw.text((text_x, y + swatch / 2), text, fill=LEGEND_TEXT, font=self.font, anchor="lm")
+
+    def _wrapped(self, text: str, width: int) -> list[str]:
+        """`text` in lines no wider than `width`, broken between words."""
+        lines: list[str] = []
+        for word in text.split():
+            if lines and self.font.getlength(f"{lines[-1]} {word}") <= width:
+                lines[-1] = f"{lines[-1]} {word}"
+            else:
+                lines.append(word)
+        return lines
 
     def _swatch_size(self) -> int:
         return round(self.font_size * 1.5)

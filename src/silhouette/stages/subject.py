@@ -13,6 +13,7 @@ class Subject:
     keypoints: list[Keypoint]
     bbox: Box
     face_box: Box | None
+    confidence: float  # the probability that this is a person (see evidence.py)
 
 
 def subject(state: PipelineState) -> Subject:
@@ -24,4 +25,5 @@ def subject(state: PipelineState) -> Subject:
         ],
         bbox=Box(**person["bbox"]),
         face_box=Box(**person["face_box"]) if person.get("face_box") else None,
+        confidence=person["confidence"],
     )

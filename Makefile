@@ -37,10 +37,13 @@ lint: setup
 	$(CACHE)/tools/bin/sam validate --lint --region us-east-1
 	$(CACHE)/node/node_modules/.bin/asl-validator --json-path statemachine.asl.json
 
-# The labelled development set through the whole pipeline: precision, recall, subject and
-# framing accuracy, and a contact sheet of every overlay (silhouette-out/eval/).
+# The labelled development set through the whole pipeline in quality and in fast mode:
+# precision, recall, subject and framing accuracy and a contact sheet of every overlay for each
+# (silhouette-out/eval/), then fast against quality (time per stage, mask agreement).
 eval: setup
-	$(VENV)/python benchmarks/eval.py $(EVAL_ARGS)
+	$(VENV)/python benchmarks/eval.py --quality quality $(EVAL_ARGS)
+	$(VENV)/python benchmarks/eval.py --quality fast $(EVAL_ARGS)
+	$(VENV)/python benchmarks/fast_vs_quality.py
 
 # Refits person.confidence on the labelled set (src/silhouette/stages/person_calibration.json).
 calibrate: setup

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,6 +178,8 @@ def main() -> None:
     if arguments.rescore:
         results = {photo: _saved(out / photo.stem) for photo in photos.values()}
     else:
+        for photo in photos.values():  # an earlier run's overlay must not pass for this one's
+            shutil.rmtree(out / photo.stem, ignore_errors=True)
         started = time.monotonic()
         results = analyse(list(photos.values()), out, JobOptions(quality=arguments.quality))
         print(f"{len(photos)} photos analysed in {time.monotonic() - started:.0f}s ({out})\n")

@@ -64,7 +64,7 @@ FACE_SEARCH_PADDING = 0.5
 # The pose landmarks that match the face detector's first three keypoints (right eye, left eye,
 # nose tip), and how far apart, in face widths, they may lie for the face to be the skeleton's:
 # on the labelled set a coherent skeleton's lie within 0.3, a stitched one's 0.6 or more.
-FACE_LANDMARKS = (5, 2, 0)
+FACE_LANDMARKS = tuple(LANDMARK_NAMES.index(name) for name in ("right_eye", "left_eye", "nose"))
 FACE_AGREEMENT = 0.45
 # Subject choice: a person's prominence is the square root of their mask's area (their size)
 # times a centrality weight that falls to this value at the photo's corners.

@@ -5,7 +5,9 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from silhouette.stages import face, pose
+from silhouette import imaging
+from silhouette.settings import get_settings
+from silhouette.stages import face, ingest, pose
 from silhouette.stages.quality import SURE_PERSON, assess
 
 
@@ -51,6 +53,22 @@ def test_a_face_only_photo_says_there_is_no_body(eval_set):
     assert quality.framing == "face_only"
     assert quality.face_usable is None  # switched off, not failed
     assert any("only the face" in note for note in quality.notes)
+
+
+def test_people_pressed_against_the_subject_make_its_colours_unreliable(eval_set):
+    """Five children side by side: the girl in the middle is the subject, and the boy in green
+    beside her lends the skeleton an arm and the colours his shirt."""
+    normalised = ingest.normalise(
+        eval_set.path("children").read_bytes(), ingest.Limits.from_settings(get_settings())
+    )
+    image = imaging.decode(normalised.png)  # on white, as ingest composites a transparent photo
+    person = pose.to_facts(pose.estimate_pose(image))
+
+    quality = assess({"person": person, "face": {"status": "off"}})
+
+    assert person["overlapping_people"] >= 1
+    assert not quality.reliable
+    assert any("overlap the subject" in note for note in quality.notes)
 
 
 def test_nothing_to_qualify_without_a_person():

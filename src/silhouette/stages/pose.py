@@ -66,6 +66,10 @@ FACE_SEARCH_PADDING = 0.5
 # on the labelled set a coherent skeleton's lie within 0.3, a stitched one's 0.6 or more.
 FACE_LANDMARKS = tuple(LANDMARK_NAMES.index(name) for name in ("right_eye", "left_eye", "nose"))
 FACE_AGREEMENT = 0.45
+# Another person (or a face no pose was fitted to) overlaps the subject when this much of the
+# smaller of their boxes lies in both: the subject's mask and skeleton may then take in parts
+# of them (MediaPipe fits one skeleton per crop and often borrows a neighbour's arm).
+OVERLAPPING_PERSON = 0.2
 # Subject choice: a person's prominence is the square root of their mask's area (their size)
 # times a centrality weight that falls to this value at the photo's corners.
 CORNER_WEIGHT = 0.5
@@ -157,12 +161,17 @@ def estimate_pose(image: np.ndarray) -> PoseEstimate | None:
         return None
     unmatched_faces = [f for f in faces if not any(c.person.shows(f) for c in people)]
     primary = max(people, key=lambda c: _prominence(c.person, width, height))
+    others = [c.person.bbox for c in people if c is not primary]
+    others += [face.box for face in unmatched_faces]
     return PoseEstimate(
         keypoints=primary.person.keypoints,
         bbox=primary.person.bbox,
         confidence=primary.evidence.probability,
         evidence=primary.evidence,
         person_count=len(people) + len(unmatched_faces),
+        overlapping_people=sum(
+            _overlap(primary.person.bbox, box) >= OVERLAPPING_PERSON for box in others
+        ),
         person_mask=_binary(primary.person.mask_on(Box(0, 0, width, height), (width, height))),
         face_box=primary.face.box if primary.face else None,
     )
@@ -442,6 +451,7 @@ def to_facts(estimate: PoseEstimate) -> dict[str, object]:
         "confidence": round(estimate.confidence, 3),
         "evidence": {name: round(value, 3) for name, value in estimate.evidence.features().items()},
         "person_count": estimate.person_count,
+        "overlapping_people": estimate.overlapping_people,
         "face_box": estimate.face_box.as_dict() if estimate.face_box else None,
     }
 

@@ -27,6 +27,13 @@ def assess(facts: dict[str, Any]) -> ResultQuality | None:
         )
     if person["framing"] == "face_only":
         notes.append("only the face is in view: there is no body to measure or describe")
+    overlapping = person.get("overlapping_people", 0)
+    if overlapping:
+        others = "another person overlaps" if overlapping == 1 else f"{overlapping} people overlap"
+        notes.append(
+            f"{others} the subject: the colours may include their clothing, and the skeleton "
+            "their limbs"
+        )
     clothing = facts.get("clothing") or {}
     if clothing.get("reason"):
         notes.append(clothing["reason"])

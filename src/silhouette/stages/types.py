@@ -143,14 +143,15 @@ def _torso_in_view(keypoints: list[Keypoint]) -> float:
 @dataclass
 class PoseEstimate:
     """The primary subject: keypoints, bounding box, the probability that it is a person and
-    the evidence for it, how many people the photo shows, a person mask (H, W uint8, 255 =
-    person) and the face box when found."""
+    the evidence for it, how many people the photo shows and how many of them overlap the
+    subject, a person mask (H, W uint8, 255 = person) and the face box when found."""
 
     keypoints: list[Keypoint]
     bbox: Box
     confidence: float
     evidence: Evidence
     person_count: int
+    overlapping_people: int
     person_mask: np.ndarray
     face_box: Box | None
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
 import sys
@@ -11,6 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from silhouette import imaging
+from silhouette.settings import get_settings
+from silhouette.stages import ingest
 from silhouette.stages.pose import LANDMARK_NAMES, estimate_pose, to_facts
 from silhouette.stages.types import Keypoint, framing
 
@@ -94,6 +98,27 @@ def test_portraits_and_greyscale_photos_are_found(sample, name):
     assert len(facts["keypoints"]) == 33 and facts["person_count"] >= 1
 
 
+def test_a_greyscale_photo_is_read_alike_in_every_greyscale_form(sample):
+    """8-bit, with an alpha channel, or 16-bit: after ingest each is the same grey photo, and
+    the person in it is found the same."""
+    grey = Image.open(sample.path("astronaut")).convert("L")
+    forms = {
+        "L": grey,
+        "LA": Image.merge("LA", (grey, Image.new("L", grey.size, 255))),
+        "I;16": Image.fromarray(np.asarray(grey).astype(np.uint16) * 257),
+    }
+    limits = ingest.Limits.from_settings(get_settings())
+    boxes = {}
+    for mode, image in forms.items():
+        encoded = io.BytesIO()
+        image.save(encoded, format="PNG")
+        estimate = estimate_pose(imaging.decode(ingest.normalise(encoded.getvalue(), limits).png))
+        assert estimate is not None, mode
+        boxes[mode] = estimate.bbox
+
+    assert boxes["LA"].iou(boxes["L"]) > 0.95 and boxes["I;16"].iou(boxes["L"]) > 0.95
+
+
 @pytest.mark.parametrize("name", ["chelsea", "coffee"])
 def test_photos_without_a_person_give_none(sample, name):
     assert estimate_pose(rgb(sample, name)) is None
@@ -107,6 +132,9 @@ STRIPS_IN_SUBPROCESS = [(64, 5000), (5000, 64), (10, 1000), (64, 50000)]
 POSE_CHILD = """
 import json, sys
 import numpy as np
+from silhouette import imaging
+from silhouette.settings import get_settings
+from silhouette.stages import ingest
 from silhouette.stages.pose import estimate_pose
 image = np.load(sys.argv[1])
 estimate = estimate_pose(image)

@@ -45,7 +45,7 @@ eval: setup
 	$(VENV)/python benchmarks/eval.py --quality fast $(EVAL_ARGS)
 	$(VENV)/python benchmarks/fast_vs_quality.py
 
-# Refits person.confidence on the labelled set (src/silhouette/stages/person_calibration.json).
+# Refits person.confidence on the labelled set (src/silhouette/vision/person_calibration.json).
 calibrate: setup
 	$(VENV)/python benchmarks/calibrate_person.py
 

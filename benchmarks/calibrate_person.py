@@ -1,6 +1,6 @@
-"""Fits `person.confidence` (see silhouette/stages/evidence.py): the thresholds and steepness
+"""Fits `person.confidence` (see silhouette/vision/evidence.py): the thresholds and steepness
 that maximise the likelihood of the labels of every pose hit on the labelled development set
-(samples/eval), written to src/silhouette/stages/person_calibration.json for the pose stage.
+(samples/eval), written to src/silhouette/vision/person_calibration.json for the pose stage.
 A hit on a photo without a person is a negative; a hit overlapping a labelled person (the
 subject or an alternate, IoU >= 0.3) a positive; other hits on photos with people (someone
 unlabelled in a crowd) are left out. Prints each hit's probability.
@@ -17,11 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from silhouette import imaging
 from silhouette.assets import Manifest
 from silhouette.settings import get_settings
-from silhouette.stages import evidence, ingest, pose
-from silhouette.stages.types import Box
+from silhouette.vision import decoding, evidence, imaging, pose
+from silhouette.vision.types import Box
 
 EVAL = Path(__file__).resolve().parents[1] / "samples" / "eval"
 SAME_PERSON_IOU = 0.3
@@ -39,11 +38,11 @@ def hits() -> list[tuple[str, int, evidence.Evidence]]:
     """(photo, label, evidence) for every labelled pose hit."""
     manifest = Manifest.load(EVAL / "manifest.json")
     labels = json.loads((EVAL / "labels.json").read_text())
-    limits = ingest.Limits.from_settings(get_settings())
+    limits = decoding.Limits.from_settings(get_settings())
     found = []
     for asset in manifest.assets:
         label = labels[asset.name]
-        normalised = ingest.normalise(manifest.path(asset.name).read_bytes(), limits)
+        normalised = decoding.normalise(manifest.path(asset.name).read_bytes(), limits)
         image = imaging.decode(normalised.png)
         people = [Box(*box) for box in [label["subject"], *label["alternates"]] if box]
         for hit in pose.candidates(image, pose.find_faces(image)):

@@ -19,10 +19,11 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageOps
 
-from silhouette import analysis
-from silhouette.api_client import ApiClient
 from silhouette.assets import Manifest
-from silhouette.local.stack import PROJECT_ROOT, EmbeddedStack
+from silhouette.client import photo_jobs
+from silhouette.client.api_client import ApiClient
+from silhouette.local.stack import EmbeddedStack
+from silhouette.names import PROJECT_ROOT
 from silhouette.schema import JobOptions
 
 EVAL = PROJECT_ROOT / "samples" / "eval"
@@ -84,13 +85,13 @@ def analyse(photos: list[Path], out: Path, options: JobOptions) -> dict[Path, di
         log_path=out / "lambda.log", api_keys={KEY: "eval"}, parameters=UNTHROTTLED
     ) as stack:
         api = ApiClient(stack.api_url, KEY, rate_per_second=1000, burst=1000)
-        jobs = list(analysis.submit_all(api, photos, options))
-        analysis.follow(api, jobs, timeout_seconds=3600)
+        jobs = list(photo_jobs.submit_all(api, photos, options))
+        photo_jobs.follow(api, jobs, timeout_seconds=3600)
         for job in jobs:
             if job.terminal:
-                analysis.save(api, job, out)
+                photo_jobs.save(api, job, out)
     return {
-        job.photo: job.result or {"status": job.state, "reason": analysis.describe(job)}
+        job.photo: job.result or {"status": job.state, "reason": photo_jobs.describe(job)}
         for job in jobs
     }
 

@@ -16,7 +16,7 @@ from typing import Any
 from PIL import Image, ImageDraw, ImageOps
 
 from silhouette.assets import Manifest
-from silhouette.local.stack import PROJECT_ROOT
+from silhouette.names import PROJECT_ROOT
 
 EVAL = PROJECT_ROOT / "samples" / "eval"
 SUBJECT = (255, 0, 255)

@@ -19,9 +19,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from silhouette.local.stack import PROJECT_ROOT
-from silhouette.stages.segment import person_matte, segment_person
-from silhouette.stages.types import KEYPOINT_FIELDS, Box, Keypoint
+from silhouette.names import PROJECT_ROOT
+from silhouette.vision.segmentation import person_matte, segment_person
+from silhouette.vision.types import KEYPOINT_FIELDS, Box, Keypoint
 
 
 def completed(folder: Path) -> dict[str, dict]:

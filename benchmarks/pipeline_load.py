@@ -16,10 +16,11 @@ import time
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from silhouette import analysis
-from silhouette.api_client import ApiClient
 from silhouette.assets import Manifest
-from silhouette.local.stack import PROJECT_ROOT, EmbeddedStack
+from silhouette.client import photo_jobs
+from silhouette.client.api_client import ApiClient
+from silhouette.local.stack import EmbeddedStack
+from silhouette.names import PROJECT_ROOT
 from silhouette.schema import JobOptions
 
 KEY = "benchmark-key-0123456789"
@@ -46,9 +47,9 @@ def main(count: int) -> None:
             # The CLI's own client and follower, without its pacing (the plan is unthrottled).
             api = ApiClient(stack.api_url, KEY, rate_per_second=1000, burst=1000)
             started = time.monotonic()
-            jobs = list(analysis.submit_all(api, [PHOTO] * count, JobOptions()))
+            jobs = list(photo_jobs.submit_all(api, [PHOTO] * count, JobOptions()))
             submitted = time.monotonic() - started
-            analysis.follow(api, jobs, timeout_seconds=3600)
+            photo_jobs.follow(api, jobs, timeout_seconds=3600)
             elapsed = time.monotonic() - started
             reports = function_reports(log_path)
 

@@ -31,12 +31,12 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from silhouette import keys
 from silhouette.assets import Manifest
 from silhouette.errors import RejectedInput
 from silhouette.local.template import load
-from silhouette.pipeline import StageLogic
 from silhouette.schema import PipelineState, Stage, StageResult
+from silhouette.service import keys
+from silhouette.service.handlers import StageLogic
 from silhouette.settings import get_settings
 
 # Not silhouette.local.stack's: importing the local stack (moto) would count in every figure.
@@ -161,7 +161,7 @@ def run_child(stage: Stage, case_dir: Path, guard_mb: int | None) -> None:
     `guard_mb` caps the process's private writable memory (RLIMIT_DATA), if given."""
     if guard_mb is not None:
         resource.setrlimit(resource.RLIMIT_DATA, (guard_mb * 2**20, guard_mb * 2**20))
-    logic = importlib.import_module(f"silhouette.stages.{stage.value}").run
+    logic = importlib.import_module(f"silhouette.service.stages.{stage.value}").run
     state = PipelineState.model_validate_json((case_dir / "state.json").read_text())
     store = DirectoryStore(case_dir / "objects")
     baseline = peak_rss_mb()

@@ -10,8 +10,9 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from silhouette.assets import Manifest
-from silhouette.local.stack import PROJECT_ROOT, EmbeddedStack
-from silhouette.notifications import DETAIL_SCHEMA_PATH
+from silhouette.local.stack import EmbeddedStack
+from silhouette.names import PROJECT_ROOT
+from silhouette.service.notifications import DETAIL_SCHEMA_PATH
 
 SAMPLES = Manifest.load(PROJECT_ROOT / "samples" / "manifest.json")
 EVAL_SET = PROJECT_ROOT / "samples" / "eval"

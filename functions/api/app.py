@@ -5,8 +5,8 @@ from typing import Any
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from silhouette.api import resolve
-from silhouette.pipeline import instrumented
+from silhouette.service.api import resolve
+from silhouette.service.handlers import instrumented
 
 
 @instrumented(correlation_id_path=correlation_paths.API_GATEWAY_REST)

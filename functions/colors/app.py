@@ -1,7 +1,7 @@
 """Colors stage: dominant clothing colours and the overlay picture."""
 
-from silhouette.pipeline import stage_handler
 from silhouette.schema import Stage
-from silhouette.stages import colors
+from silhouette.service.handlers import stage_handler
+from silhouette.service.stages import colors
 
 handler = stage_handler(Stage.COLORS, colors.run)

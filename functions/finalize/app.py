@@ -5,11 +5,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from silhouette.pipeline import instrumented, transient_aws_errors
 from silhouette.schema import FinalizeRequest
+from silhouette.service.finalize import finalize
+from silhouette.service.handlers import instrumented, transient_aws_errors
+from silhouette.service.storage import S3Store
 from silhouette.settings import get_settings
-from silhouette.stages.finalize import finalize
-from silhouette.storage import S3Store
 
 
 @instrumented(correlation_id_path="job.job_id", request_id_path="job.request_id")

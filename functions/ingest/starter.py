@@ -4,8 +4,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from silhouette.pipeline import instrumented
-from silhouette.starter import start_uploads
+from silhouette.service.handlers import instrumented
+from silhouette.service.starter import start_uploads
 
 
 @instrumented(correlation_id_path="id")

@@ -1,7 +1,7 @@
 """Segment stage: transparent cutout of the person and the clothing mask."""
 
-from silhouette.pipeline import stage_handler
 from silhouette.schema import Stage
-from silhouette.stages import segment
+from silhouette.service.handlers import stage_handler
+from silhouette.service.stages import segment
 
 handler = stage_handler(Stage.SEGMENT, segment.run)

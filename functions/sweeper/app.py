@@ -1,5 +1,5 @@
 """Sweeper: ends jobs the state machine could not end, expires uploads that never arrived and
-erases jobs whose retention period is over (see silhouette.sweeper)."""
+erases jobs whose retention period is over (see silhouette.service.sweeper)."""
 
 from typing import Any
 
@@ -8,9 +8,9 @@ from aws_lambda_powertools.utilities.parser import parse
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from silhouette.pipeline import instrumented, transient_aws_errors
-from silhouette.storage import s3_client
-from silhouette.sweeper import on_event
+from silhouette.service.handlers import instrumented, transient_aws_errors
+from silhouette.service.storage import s3_client
+from silhouette.service.sweeper import on_event
 
 
 @instrumented(correlation_id_path="id")

@@ -126,7 +126,7 @@ class JobSummary(BaseModel):
 
 
 class ResultQuality(BaseModel):
-    """How sure the result is (see stages/quality.py)."""
+    """How sure the result is (see service/quality.py)."""
 
     person_confidence: float = Field(description="probability that the subject is a person")
     framing: str = Field(description="full_body, upper_body, head_and_shoulders or face_only")

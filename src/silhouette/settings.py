@@ -9,6 +9,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from silhouette.names import PROJECT_ROOT
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="SILHOUETTE_", frozen=True)
@@ -38,9 +40,7 @@ class Settings(BaseSettings):
     )
 
     # layers/models/manifest.json in a checkout; the images copy it next to the models.
-    model_manifest: Path = (
-        Path(__file__).resolve().parents[2] / "layers" / "models" / "manifest.json"
-    )
+    model_manifest: Path = PROJECT_ROOT / "layers" / "models" / "manifest.json"
 
 
 @lru_cache(maxsize=1)

@@ -18,11 +18,11 @@ from typing import Any
 
 import requests
 
-from silhouette import jobs
 from silhouette.local.stack import EmbeddedStack
 from silhouette.local.template import ACCOUNT_ID
 from silhouette.schema import JobOptions, JobResult
-from silhouette.starter import execution_arn
+from silhouette.service import jobs
+from silhouette.service.starter import execution_arn
 
 TENANT = "pipeline-tests"
 FINISHED = ("COMPLETED", "REJECTED", "FAILED")  # the statuses a job ends in, as the API says
@@ -110,7 +110,7 @@ def execution_history(stack: EmbeddedStack, job_id: str) -> list[dict[str, Any]]
 
 def silhouette_command(*args: str) -> list[str]:
     """The `silhouette` command line, run by this interpreter."""
-    return [sys.executable, "-m", "silhouette.cli", *args]
+    return [sys.executable, "-m", "silhouette.client.cli", *args]
 
 
 @contextmanager

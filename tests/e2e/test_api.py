@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from silhouette import keys, records
+from silhouette.service import keys, records
 from tests.conftest import API_KEYS
 from tests.e2e.helpers import FINISHED, job_execution
 from tests.e2e.test_start_paths import announce_uploads, minio_event, post_minio_event

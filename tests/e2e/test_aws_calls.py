@@ -18,11 +18,11 @@ from typing import Any
 
 import pytest
 
-from silhouette import jobs, keys
 from silhouette.assets import Manifest
 from silhouette.local.aws_calls import CALL_LOG_VARIABLE
 from silhouette.local.stack import EmbeddedStack
 from silhouette.local.template import ACCOUNT_ID
+from silhouette.service import jobs, keys
 from silhouette.settings import get_settings
 from tests.conftest import API_KEYS, MINIO_WEBHOOK_TOKEN
 from tests.e2e.helpers import execution_ended_event, job_execution

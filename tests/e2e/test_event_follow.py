@@ -14,7 +14,8 @@ from typing import IO
 import boto3
 import pytest
 
-from silhouette.local.stack import DEFAULT_REGION, free_port
+from silhouette.local.stack import free_port
+from silhouette.names import DEFAULT_REGION
 from tests.e2e.helpers import analyze_on_served_stack, served_stack, silhouette_command
 
 pytestmark = pytest.mark.e2e

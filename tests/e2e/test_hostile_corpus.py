@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 import requests
 
-from silhouette.api_client import ApiClient, ApiError
 from silhouette.assets import Manifest
+from silhouette.client.api_client import ApiClient, ApiError
 from silhouette.schema import JobOptions
 from silhouette.settings import get_settings
 from tests.conftest import API_KEYS

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from silhouette import jobs
+from silhouette.service import jobs
 from tests.e2e.helpers import TENANT, upload
 from tests.e2e.test_start_paths import announce_uploads
 

@@ -13,10 +13,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
-from silhouette import jobs, keys, records, sweeper
 from silhouette.errors import PermanentError, TransientError
 from silhouette.local.stack import EmbeddedStack
 from silhouette.schema import JobOptions, JobStatus
+from silhouette.service import jobs, keys, records, sweeper
 from silhouette.settings import get_settings
 from tests.e2e.helpers import (
     TENANT,

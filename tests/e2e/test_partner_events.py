@@ -18,8 +18,9 @@ from jsonschema import Draft202012Validator
 
 from silhouette.local.lambda_runtime import LOCAL_RETRY_LIMIT
 from silhouette.local.stack import EmbeddedStack
-from silhouette.notifications import DETAIL_TYPES, SOURCE
+from silhouette.names import EVENT_SOURCE
 from silhouette.schema import JobStatus
+from silhouette.service.notifications import DETAIL_TYPES
 from tests.e2e.helpers import (
     TENANT,
     received_events,
@@ -95,7 +96,7 @@ def partner_delivery(stack: EmbeddedStack, url: str, tenant: str = "") -> Iterat
 
 def assert_is_a_valid_job_event(event: dict[str, Any], validator: Draft202012Validator) -> None:
     validator.validate(event["detail"])
-    assert event["source"] == SOURCE
+    assert event["source"] == EVENT_SOURCE
     assert event["detail-type"] == DETAIL_TYPES[JobStatus(event["detail"]["status"])]
 
 

@@ -9,9 +9,9 @@ import json
 
 import pytest
 
-from silhouette import keys
 from silhouette.errors import PermanentError, TransientError
 from silhouette.schema import JobOptions, JobStatus
+from silhouette.service import keys
 from tests.e2e.helpers import (
     execution_history,
     received_events,

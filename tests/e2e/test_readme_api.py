@@ -11,8 +11,8 @@ import time
 
 import pytest
 
-from silhouette import records
-from silhouette.local.stack import PROJECT_ROOT
+from silhouette.names import PROJECT_ROOT
+from silhouette.service import records
 from tests.conftest import API_KEYS
 from tests.e2e.helpers import FINISHED
 

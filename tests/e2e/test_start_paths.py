@@ -10,7 +10,7 @@ from urllib.parse import quote
 import pytest
 import requests
 
-from silhouette import keys
+from silhouette.service import keys
 from tests.conftest import MINIO_WEBHOOK_TOKEN
 from tests.e2e.helpers import received_events, subscribe_to_job_events, upload, wait_until_finished
 

@@ -8,10 +8,10 @@ A new function needs an entry before either test passes."""
 
 from __future__ import annotations
 
-from silhouette import keys
-from silhouette.local.stack import PROJECT_ROOT
 from silhouette.local.template import Template
-from silhouette.starter import execution_arn
+from silhouette.names import PROJECT_ROOT
+from silhouette.service import keys
+from silhouette.service.starter import execution_arn
 from tests.integration.iam import AwsCall
 
 STACK_NAME = "silhouette-iam"

@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from silhouette import keys
+from silhouette.service import keys
 from tests.integration import iam
 from tests.integration.aws_calls import BUCKET, CALLS, REGION, STATE_MACHINE, TEMPLATE
 from tests.integration.iam import AwsCall, Role, Statement, has_wildcard, matches

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import json
 
-from silhouette.local.stack import PROJECT_ROOT
 from silhouette.local.template import load
+from silhouette.names import PROJECT_ROOT
 
 
 def test_resources_follow_the_template(stack):

@@ -32,12 +32,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from silhouette import imaging, keys
-from silhouette.local.stack import PROJECT_ROOT
+from silhouette.names import CLOTHING_MASK, PERSON_MASK, PROJECT_ROOT
 from silhouette.schema import PipelineState, Stage, StageResult
-from silhouette.stages.pose import PERSON_MASK, estimate_pose, to_facts
-from silhouette.stages.segment import CLOTHING_MASK
-from silhouette.stages.types import PoseEstimate
+from silhouette.service import keys
+from silhouette.vision import imaging
+from silhouette.vision.pose import estimate_pose, to_facts
+from silhouette.vision.types import PoseEstimate
 
 
 def _load_benchmark() -> ModuleType:

@@ -17,8 +17,8 @@ import pytest
 import requests
 from botocore.config import Config
 
-from silhouette import jobs, keys
 from silhouette.schema import JobOptions, JobResult, JobStatus
+from silhouette.service import jobs, keys
 from silhouette.settings import get_settings
 from tests.e2e.helpers import TENANT, wait_until_finished
 

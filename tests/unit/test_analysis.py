@@ -14,8 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from silhouette import analysis, cli
-from silhouette.api_client import ApiError, ApiUnavailable
+from silhouette.client import cli, photo_jobs
+from silhouette.client.api_client import ApiError, ApiUnavailable
 from silhouette.schema import JobOptions, JobSummary
 
 RUN_STARTED = datetime(2026, 1, 1, tzinfo=UTC)
@@ -78,13 +78,13 @@ class FakeApi:
         return self.records[job_id]
 
 
-def submitted(api: FakeApi, count: int, first: int = 0) -> list[analysis.PhotoJob]:
+def submitted(api: FakeApi, count: int, first: int = 0) -> list[photo_jobs.PhotoJob]:
     """`count` jobs this run submitted, one a second from RUN_STARTED, all QUEUED."""
     jobs = []
     for number in range(first, first + count):
         job_id = f"job-{number:05d}"
         api.add(job_id, RUN_STARTED + timedelta(seconds=number))
-        job = analysis.PhotoJob(photo=Path(f"{job_id}.jpg"), request_id=f"r{number}", started=0)
+        job = photo_jobs.PhotoJob(photo=Path(f"{job_id}.jpg"), request_id=f"r{number}", started=0)
         job.job_id = job_id
         job.status = JobSummary.model_validate(api.records[job_id])
         jobs.append(job)
@@ -105,7 +105,7 @@ def test_a_thousand_jobs_take_one_list_call_per_hundred_running_jobs_per_round()
         calls_per_round.append(api.list_calls - sum(calls_per_round))
         api.set_status(finishing.pop(0), "COMPLETED")
 
-    analysis.follow(api, jobs, timeout_seconds=600, clock=FakeClock(next_round))
+    photo_jobs.follow(api, jobs, timeout_seconds=600, clock=FakeClock(next_round))
 
     calls_per_round.append(api.list_calls - sum(calls_per_round))
     # Rounds 1 and 2 see 1,000 running jobs; round 3 only the 500 still running then.
@@ -121,7 +121,7 @@ def test_paging_stops_at_jobs_older_than_the_run():
     jobs = submitted(api, 50)
     api.hidden.add(jobs[0].job_id)  # not in the list yet
 
-    analysis.follow(api, jobs, timeout_seconds=0.5, clock=FakeClock(), poll_seconds=1)
+    photo_jobs.follow(api, jobs, timeout_seconds=0.5, clock=FakeClock(), poll_seconds=1)
 
     assert api.list_calls == 1  # the first page already reaches the older jobs
 
@@ -139,7 +139,7 @@ def test_a_job_missing_from_the_list_is_asked_for_by_id_now_and_then():
         if rounds == 3:
             api.set_status([job.job_id for job in jobs], "COMPLETED")
 
-    analysis.follow(api, jobs, timeout_seconds=600, clock=FakeClock(next_round))
+    photo_jobs.follow(api, jobs, timeout_seconds=600, clock=FakeClock(next_round))
 
     # Missing in rounds 1 and 2: looked up in round 2; in round 4 once more, found COMPLETED.
     assert api.looked_up == [missing, missing]
@@ -151,11 +151,11 @@ def test_following_stops_at_the_timeout_and_unfinished_jobs_fail_the_run():
     jobs = submitted(api, 2)
     api.set_status([jobs[0].job_id], "PROCESSING", stage="pose")
 
-    analysis.follow(api, jobs, timeout_seconds=10, clock=FakeClock(), poll_seconds=2)
+    photo_jobs.follow(api, jobs, timeout_seconds=10, clock=FakeClock(), poll_seconds=2)
 
     assert api.list_calls == 5
-    assert analysis.failure(jobs[0]) == "did not finish in time (PROCESSING (pose))"
-    assert analysis.failure(jobs[1]) == "did not finish in time (QUEUED)"
+    assert photo_jobs.failure(jobs[0]) == "did not finish in time (PROCESSING (pose))"
+    assert photo_jobs.failure(jobs[1]) == "did not finish in time (QUEUED)"
 
 
 # Submitting and reporting --------------------------------------------------------------------
@@ -196,22 +196,22 @@ def test_each_submission_has_its_own_request_id_and_refusals_are_recorded(tmp_pa
         created("j0"), ApiError(400, "invalid_request", "content_type: no"), created("j2")
     )
 
-    jobs = list(analysis.submit_all(api, photos(tmp_path, 3), JobOptions()))
+    jobs = list(photo_jobs.submit_all(api, photos(tmp_path, 3), JobOptions()))
 
     assert [job.job_id for job in jobs] == ["j0", None, "j2"]
     assert [job.request_id for job in jobs] == api.request_ids
     assert len(set(api.request_ids)) == 3 and all(len(rid) == 32 for rid in api.request_ids)
-    assert jobs[1].refused == "content_type: no" and analysis.failure(jobs[1]) is None
+    assert jobs[1].refused == "content_type: no" and photo_jobs.failure(jobs[1]) is None
     assert api.uploaded == [jobs[0].photo, jobs[2].photo]
 
 
 def test_once_the_api_is_unavailable_the_other_photos_are_not_tried(tmp_path):
     api = SubmittingApi(created("j0"), ApiUnavailable(0, "unavailable", "POST /uploads: down"))
 
-    jobs = list(analysis.submit_all(api, photos(tmp_path, 4), JobOptions()))
+    jobs = list(photo_jobs.submit_all(api, photos(tmp_path, 4), JobOptions()))
 
     assert len(api.request_ids) == 2
-    assert [analysis.failure(job) for job in jobs[1:]] == [
+    assert [photo_jobs.failure(job) for job in jobs[1:]] == [
         "not submitted: POST /uploads: down",
         "not submitted: not tried: the API was unavailable",
         "not submitted: not tried: the API was unavailable",
@@ -224,10 +224,10 @@ def test_only_failed_unfinished_or_unsubmitted_photos_fail_the_run():
     api.set_status([done.job_id], "COMPLETED")
     api.set_status([failed.job_id], "FAILED", error="pose: RuntimeError: model missing")
     api.set_status([rejected.job_id], "REJECTED", reason="no person")
-    analysis.follow(api, [done, failed, rejected], timeout_seconds=10, clock=FakeClock())
+    photo_jobs.follow(api, [done, failed, rejected], timeout_seconds=10, clock=FakeClock())
 
-    assert analysis.failure(done) is None and analysis.failure(rejected) is None
-    assert analysis.failure(failed) == "FAILED: pose: RuntimeError: model missing"
+    assert photo_jobs.failure(done) is None and photo_jobs.failure(rejected) is None
+    assert photo_jobs.failure(failed) == "FAILED: pose: RuntimeError: model missing"
 
 
 # The command ---------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from silhouette.api_client import (
+from silhouette.client.api_client import (
     ApiClient,
     ApiError,
     ApiUnavailable,

@@ -9,9 +9,9 @@ import pytest
 from aws_lambda_powertools.utilities.parser import parse
 from openapi_spec_validator import validate
 
-from silhouette import keys
-from silhouette.records import JobRecord
 from silhouette.schema import JobOptions, JobResult, PipelineState
+from silhouette.service import keys
+from silhouette.service.records import JobRecord
 from tests.unit.api_function import call_api
 
 JOB = "0123456789abcdef0123456789abcdef"

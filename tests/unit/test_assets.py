@@ -13,8 +13,8 @@ import pytest
 
 from silhouette import assets
 from silhouette.assets import Asset, Manifest, Source, fetch_asset
-from silhouette.local.stack import PROJECT_ROOT
-from silhouette.stages.types import Framing
+from silhouette.names import PROJECT_ROOT
+from silhouette.vision.types import Framing
 
 FRAMINGS = get_args(Framing)
 

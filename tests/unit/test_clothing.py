@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from silhouette import imaging, keys
+from silhouette.names import CLOTHING_MASK, WORKING_IMAGE
 from silhouette.schema import (
     FinalizeRequest,
     JobResult,
@@ -19,15 +19,16 @@ from silhouette.schema import (
     Stage,
     StageResult,
 )
-from silhouette.stages import colors
-from silhouette.stages.clothing import MIN_CLOTHING_SHARE, find_clothing
-from silhouette.stages.colors import delta_e_2000, dominant_colors, rgb_to_lab
-from silhouette.stages.finalize import record_fields
-from silhouette.stages.ingest import WORKING_IMAGE
-from silhouette.stages.pose import estimate_pose
-from silhouette.stages.segment import CLOTHING_MASK, segment_person
-from silhouette.stages.types import Box
-from silhouette.storage import MemoryStore
+from silhouette.service import keys
+from silhouette.service.finalize import record_fields
+from silhouette.service.stages import colors
+from silhouette.service.storage import MemoryStore
+from silhouette.vision import imaging
+from silhouette.vision.clothing import MIN_CLOTHING_SHARE, find_clothing
+from silhouette.vision.colors import delta_e_2000, dominant_colors, rgb_to_lab
+from silhouette.vision.pose import estimate_pose
+from silhouette.vision.segmentation import segment_person
+from silhouette.vision.types import Box
 
 # Each photo is cropped (left, top, right, bottom) to one person, so that the test is about the
 # clothing of that person whoever the pose stage would pick in the whole photo. Regions are in

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from silhouette.stages.colors import (
+from silhouette.vision.colors import (
     CSS_COLORS,
     DominantColor,
     delta_e_2000,

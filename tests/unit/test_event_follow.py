@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from silhouette.event_follow import describe, event_pattern
+from silhouette.client.event_follow import describe, event_pattern
 
 JOB = "0123456789abcdef0123456789abcdef"
 

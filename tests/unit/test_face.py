@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from silhouette.stages import face
-from silhouette.stages.face import FaceAnalysis, analyse_face, detect_face, to_facts
-from silhouette.stages.types import Box
+from silhouette.vision import face
+from silhouette.vision.face import FaceAnalysis, analyse_face, detect_face, to_facts
+from silhouette.vision.types import Box
 
 PHOTOS = ("astronaut", "camera", "zidane", "bus", "chelsea", "coffee")
 # Where dlib's face chips put the eye centres, as fractions of the chip's side.

@@ -12,8 +12,8 @@ from werkzeug.test import EnvironBuilder
 from werkzeug.wrappers import Request
 
 from silhouette.local.gateway import LocalApiGateway, TokenBucket
-from silhouette.local.stack import PROJECT_ROOT
 from silhouette.local.template import Template
+from silhouette.names import PROJECT_ROOT
 
 
 class FakeClock:

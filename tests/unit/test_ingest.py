@@ -11,7 +11,7 @@ from PIL import Image
 
 from silhouette.errors import RejectedInput
 from silhouette.settings import get_settings
-from silhouette.stages.ingest import Limits, normalise
+from silhouette.vision.decoding import Limits, normalise
 from tests.hostile_files import (
     CORRUPT,
     encode,

@@ -22,7 +22,7 @@ from PIL import Image
 
 from silhouette.errors import RejectedInput
 from silhouette.settings import get_settings
-from silhouette.stages.ingest import Limits, normalise
+from silhouette.vision.decoding import Limits, normalise
 from tests.conftest import SAMPLES
 from tests.hostile_files import encode, exif_orientation, png_chunks, png_from_chunks
 

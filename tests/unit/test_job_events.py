@@ -10,8 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from jsonschema import ValidationError
 
-from silhouette import keys
-from silhouette.notifications import DETAIL_SCHEMA_PATH, job_event_detail
 from silhouette.schema import (
     FinalizeRequest,
     JobOptions,
@@ -22,7 +20,9 @@ from silhouette.schema import (
     StageResult,
     TaskError,
 )
-from silhouette.stages.finalize import record_fields
+from silhouette.service import keys
+from silhouette.service.finalize import record_fields
+from silhouette.service.notifications import DETAIL_SCHEMA_PATH, job_event_detail
 
 JOB = "0123456789abcdef0123456789abcdef"
 RECEIVED = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)

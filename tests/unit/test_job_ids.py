@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import re
 
-from silhouette import keys
-from silhouette.jobs import new_job_id
+from silhouette.service import keys
+from silhouette.service.jobs import new_job_id
 
 SAMPLE_SIZE = 200
 

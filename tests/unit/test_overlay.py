@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from silhouette.stages.overlay import POSE_CONNECTIONS, render_overlay
-from silhouette.stages.types import LANDMARK_NAMES as LANDMARKS
-from silhouette.stages.types import Box, DominantColor, Keypoint
+from silhouette.vision.overlay import POSE_CONNECTIONS, render_overlay
+from silhouette.vision.types import LANDMARK_NAMES as LANDMARKS
+from silhouette.vision.types import Box, DominantColor, Keypoint
 
 GREY = (128, 128, 128)
 JPEG_TOLERANCE = 12  # per channel, inside flat areas at quality 90

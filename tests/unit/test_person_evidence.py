@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from silhouette.stages import evidence
-from silhouette.stages.pose import candidates, estimate_pose, find_faces, to_facts
-from silhouette.stages.types import Box
+from silhouette.vision import evidence
+from silhouette.vision.pose import candidates, estimate_pose, find_faces, to_facts
+from silhouette.vision.types import Box
 
 
 def photo(eval_set, name: str) -> np.ndarray:

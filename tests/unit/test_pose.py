@@ -12,11 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from silhouette import imaging
 from silhouette.settings import get_settings
-from silhouette.stages import ingest
-from silhouette.stages.pose import LANDMARK_NAMES, estimate_pose, to_facts
-from silhouette.stages.types import Keypoint, framing
+from silhouette.vision import decoding, imaging
+from silhouette.vision.pose import LANDMARK_NAMES, estimate_pose, to_facts
+from silhouette.vision.types import Keypoint, framing
 
 
 def rgb(sample, name: str) -> np.ndarray:
@@ -107,12 +106,12 @@ def test_a_greyscale_photo_is_read_alike_in_every_greyscale_form(sample):
         "LA": Image.merge("LA", (grey, Image.new("L", grey.size, 255))),
         "I;16": Image.fromarray(np.asarray(grey).astype(np.uint16) * 257),
     }
-    limits = ingest.Limits.from_settings(get_settings())
+    limits = decoding.Limits.from_settings(get_settings())
     boxes = {}
     for mode, image in forms.items():
         encoded = io.BytesIO()
         image.save(encoded, format="PNG")
-        estimate = estimate_pose(imaging.decode(ingest.normalise(encoded.getvalue(), limits).png))
+        estimate = estimate_pose(imaging.decode(decoding.normalise(encoded.getvalue(), limits).png))
         assert estimate is not None, mode
         boxes[mode] = estimate.bbox
 
@@ -132,10 +131,10 @@ STRIPS_IN_SUBPROCESS = [(64, 5000), (5000, 64), (10, 1000), (64, 50000)]
 POSE_CHILD = """
 import json, sys
 import numpy as np
-from silhouette import imaging
+from silhouette.vision import imaging
 from silhouette.settings import get_settings
-from silhouette.stages import ingest
-from silhouette.stages.pose import estimate_pose
+from silhouette.vision import decoding
+from silhouette.vision.pose import estimate_pose
 image = np.load(sys.argv[1])
 estimate = estimate_pose(image)
 print(json.dumps(None if estimate is None else {

@@ -14,10 +14,10 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from silhouette import jobs, keys
 from silhouette.local.s3_post_policy import Refusal, check_post_upload, check_presigned_url
-from silhouette.records import JobRecord
 from silhouette.schema import JobOptions, JobResult, JobStatus
+from silhouette.service import jobs, keys
+from silhouette.service.records import JobRecord
 from silhouette.settings import get_settings
 
 ACCESS_KEY, SECRET_KEY = "unit-tests", "unit-tests-secret"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from silhouette import imaging
+from silhouette.service.quality import assess
 from silhouette.settings import get_settings
-from silhouette.stages import face, ingest, pose
-from silhouette.stages.quality import SURE_PERSON, assess
+from silhouette.vision import decoding, face, imaging, pose
+from silhouette.vision.evidence import SURE_PERSON
 
 
 def facts_for(sample, name: str) -> dict:
@@ -58,8 +58,8 @@ def test_a_face_only_photo_says_there_is_no_body(eval_set):
 def test_people_pressed_against_the_subject_make_its_colours_unreliable(eval_set):
     """Five children side by side: the girl in the middle is the subject, and the boy in green
     beside her lends the skeleton an arm and the colours his shirt."""
-    normalised = ingest.normalise(
-        eval_set.path("children").read_bytes(), ingest.Limits.from_settings(get_settings())
+    normalised = decoding.normalise(
+        eval_set.path("children").read_bytes(), decoding.Limits.from_settings(get_settings())
     )
     image = imaging.decode(normalised.png)  # on white, as ingest composites a transparent photo
     person = pose.to_facts(pose.estimate_pose(image))

@@ -11,13 +11,13 @@ from typing import Any
 
 import pytest
 
-from silhouette import api, keys, records
-from silhouette.observability import log_keys, logger
-from silhouette.pipeline import stage_handler
-from silhouette.records import JobRecord
 from silhouette.schema import JobOptions, PipelineState, Stage, StageResult
+from silhouette.service import api, keys, records
+from silhouette.service.handlers import stage_handler
+from silhouette.service.observability import log_keys, logger
+from silhouette.service.records import JobRecord
+from silhouette.service.starter import start_job, uploaded_objects
 from silhouette.settings import get_settings
-from silhouette.starter import start_job, uploaded_objects
 from tests.unit.api_function import LambdaContext, call_api, logged
 
 JOB = "0123456789abcdef0123456789abcdef"

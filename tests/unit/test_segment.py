@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from silhouette.stages.pose import estimate_pose
-from silhouette.stages.segment import WORKING_SIDE, cutout_png, segment_person
-from silhouette.stages.types import Box
+from silhouette.vision.pose import estimate_pose
+from silhouette.vision.segmentation import WORKING_SIDE, cutout_png, segment_person
+from silhouette.vision.types import Box
 
 
 def analyse(sample, name: str):
@@ -118,7 +118,7 @@ def test_fast_mode_fits_the_person_mask_without_the_matting_model(bus, monkeypat
     def no_matting(image):
         raise AssertionError("fast mode ran IS-Net")
 
-    monkeypatch.setattr("silhouette.stages.segment.person_matte", no_matting)
+    monkeypatch.setattr("silhouette.vision.segmentation.person_matte", no_matting)
     fast = segment_person(image, pose.person_mask, pose.keypoints, pose.face_box, fast=True)
 
     assert fast.source == "pose_mask_fitted"

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from silhouette import keys
 from silhouette.errors import PermanentError
+from silhouette.service import keys
+from silhouette.service.starter import start_job, uploaded_objects
 from silhouette.settings import get_settings
-from silhouette.starter import start_job, uploaded_objects
 
 JOB = "0123456789abcdef0123456789abcdef"
 

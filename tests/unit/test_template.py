@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from silhouette.local.stack import PROJECT_ROOT
 from silhouette.local.template import Template, parameters_from_environment
+from silhouette.names import PROJECT_ROOT
 
 CONDITIONS = """
 Parameters:

@@ -24,11 +24,9 @@ from silhouette.local.events import Schedules, create_event_resources, scheduled
 from silhouette.local.gateway import LocalApiGateway
 from silhouette.local.lambda_runtime import FunctionCode, LambdaRuntime
 from silhouette.local.template import Template, parameters_from_environment
+from silhouette.names import DEFAULT_REGION, DEFAULT_STACK_NAME, PROJECT_ROOT
 from silhouette.settings import get_settings
 
-PROJECT_ROOT = Path(__file__).resolve().parents[3]
-DEFAULT_STACK_NAME = "silhouette-local"
-DEFAULT_REGION = "us-east-1"
 _FUNCTION = "AWS::Serverless::Function"
 LIGHT_FUNCTION_MEMORY_MB = 512
 

@@ -1,0 +1,26 @@
+"""Names the service, its functions and its clients share: artifact names, HTTP headers, the
+event source, and where the checkout and the local stack are. Importable anywhere (a client, a
+handler's cold start) at no cost."""
+
+from pathlib import Path
+
+# Artifacts a job's stages write, by name (the storage key scheme is service/keys.py).
+WORKING_IMAGE = "image"  # ingest: the upload decoded, upright, sRGB, without metadata
+PERSON_MASK = "person_mask"  # pose
+CUTOUT = "cutout"  # segment
+CLOTHING_MASK = "clothing_mask"  # segment
+OVERLAY = "overlay"  # colors
+FACE_CROP = "face_crop"  # face
+RESULT_ARTIFACT = "result"  # finalize: result.json
+
+# HTTP API.
+API_KEY_HEADER = "x-api-key"
+REQUEST_ID_HEADER = "X-Request-ID"
+
+# EventBridge: the source of the job events partners subscribe to.
+EVENT_SOURCE = "silhouette.job"
+
+# The checkout (template.yaml, samples/) and the local stack's defaults.
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_STACK_NAME = "silhouette-local"
+DEFAULT_REGION = "us-east-1"

@@ -1,0 +1,370 @@
+"""The public HTTP API (API Gateway REST API -> one Lambda function), built on Powertools'
+event handler, which also validates requests and generates the OpenAPI document.
+
+Every error is JSON: `{"error": <code>, "message": <text>, "field": <where, for 400>}`. API
+Gateway itself answers 403 for a missing or unknown key and 429 when the usage plan throttles.
+
+Every answer but those two carries an `X-Request-ID` header: the request's own `X-Request-ID`
+if it has one of 1-128 characters out of `A-Z a-z 0-9 . _ : -`, else a new one. The service's
+logs of the request, and of the analysis of a job it creates, are tagged with it."""
+
+from __future__ import annotations
+
+import hmac
+import re
+import uuid
+from http import HTTPStatus
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
+from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+
+from silhouette.errors import PermanentError, TransientError, is_transient_aws_error
+from silhouette.names import API_KEY_HEADER, REQUEST_ID_HEADER
+from silhouette.schema import JobOptions, JobResult, JobSummary
+from silhouette.service import jobs
+from silhouette.service.health import Health, check_health
+from silhouette.service.jobs import ContentType, DownloadLink, UploadForm
+from silhouette.service.observability import log_keys, logger
+from silhouette.service.starter import start_uploads
+from silhouette.service.tenants import tenant_of_key
+from silhouette.settings import get_settings
+
+API_VERSION = "1.0.0"
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,128}$"
+
+app = APIGatewayRestResolver(enable_validation=True)
+app.configure_openapi(
+    title="Silhouette",
+    version=API_VERSION,
+    description=__doc__,
+    security_schemes={"apiKey": APIKey(name=API_KEY_HEADER, in_=APIKeyIn.header)},
+)
+
+
+# Models --------------------------------------------------------------------------------------
+
+
+class ErrorBody(BaseModel):
+    error: str = Field(description="machine-readable code, e.g. not_found")
+    message: str
+    field: str | None = Field(None, description="the request field at fault (400 only)")
+
+
+class RequestedOptions(JobOptions):
+    """Options as a client sends them: a misspelt or unknown option is refused, not ignored
+    (stored options stay lenient, so records written by newer versions still load)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    content_type: ContentType = Field(description="the photo's media type")
+    filename: str | None = Field(
+        None, max_length=255, description="the photo's name; downloads are named after it"
+    )
+    size: StrictInt | None = Field(
+        None, ge=0, description="bytes the client will upload: more than the limit gives 413"
+    )
+    options: RequestedOptions = Field(default_factory=RequestedOptions)
+
+    @field_validator("size", mode="before")
+    @classmethod
+    def _whole_number_as_int(cls, value: Any) -> Any:
+        """12.0 is the integer 12 in JSON (and JSON Schema); `true`, `"12"` and 1.5 are left
+        for StrictInt to refuse rather than be read as a number of bytes."""
+        return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+class UploadCreated(BaseModel):
+    job: JobSummary
+    upload: UploadForm
+
+
+class JobPage(BaseModel):
+    jobs: list[JobSummary]
+    next_cursor: str | None = Field(None, description="pass as `cursor` for the next page")
+
+
+class ResultWithDownloads(JobResult):
+    downloads: dict[str, DownloadLink] = Field(description="one link per artifact")
+
+
+class StartSummary(BaseModel):
+    started: int
+    skipped: int
+
+
+# Documented on every answer; not required, as API Gateway's own refusals (403, 429) lack it.
+_REQUEST_ID_DOCUMENTED = {
+    REQUEST_ID_HEADER: {
+        "description": "the request's X-Request-ID, or a new one if it had none or a malformed one",
+        "schema": {"type": "string", "pattern": REQUEST_ID_PATTERN},
+    }
+}
+
+
+def _responses(success: int, *errors: int) -> dict[int, Any]:
+    """A route's documented answers: its success (body from the return type) and its errors."""
+    documented: dict[int, Any] = {
+        success: {"description": HTTPStatus(success).phrase, "headers": _REQUEST_ID_DOCUMENTED}
+    }
+    if success == 204:
+        documented[success]["content"] = {}
+    for status in errors:
+        documented[status] = {
+            "description": HTTPStatus(status).phrase,
+            "headers": _REQUEST_ID_DOCUMENTED,
+            "content": {"application/json": {"model": ErrorBody}},
+        }
+    return documented
+
+
+# What every key-protected route can answer besides its own errors: refused key (API Gateway),
+# throttled (usage plan), invalid request, dependency briefly unavailable.
+_GUARDED = (400, 403, 429, 503)
+_KEY_SECURITY = [{"apiKey": []}]
+
+
+# Errors --------------------------------------------------------------------------------------
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, error: str, message: str, field: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.error, self.message, self.field = status, error, message, field
+
+
+def _json(status: int, body: BaseModel, headers: dict[str, str] | None = None) -> Response:
+    return Response(
+        status_code=status,
+        content_type="application/json",
+        body=body.model_dump_json(exclude_none=True),
+        headers=headers,
+    )
+
+
+@app.exception_handler(ApiError)
+def _api_error(error: ApiError) -> Response:
+    return _json(
+        error.status, ErrorBody(error=error.error, message=error.message, field=error.field)
+    )
+
+
+@app.exception_handler(RequestValidationError)
+def _invalid_request(error: RequestValidationError) -> Response:
+    first = error.errors()[0]
+    location = [str(part) for part in first.get("loc", ())]
+    field = ".".join(location[1:]) or (location[0] if location else None)
+    message = f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "invalid")
+    return _json(400, ErrorBody(error="invalid_request", message=message, field=field))
+
+
+@app.exception_handler(UnicodeDecodeError)
+def _undecodable_body(_: UnicodeDecodeError) -> Response:
+    return _json(
+        400, ErrorBody(error="invalid_request", message="body: not UTF-8 JSON", field="body")
+    )
+
+
+@app.exception_handler(jobs.JobNotFound)
+def _not_found(error: jobs.JobNotFound) -> Response:
+    return _json(404, ErrorBody(error="not_found", message=f"no job {error.args[0]!r}"))
+
+
+@app.exception_handler(jobs.JobBusy)
+def _busy(_: jobs.JobBusy) -> Response:
+    message = "the job is being analysed; delete it once it has finished"
+    return _json(409, ErrorBody(error="busy", message=message))
+
+
+@app.exception_handler(jobs.UploadTooLarge)
+def _too_large(error: jobs.UploadTooLarge) -> Response:
+    return _json(413, ErrorBody(error="too_large", message=str(error), field="size"))
+
+
+@app.exception_handler(jobs.InvalidCursor)
+def _invalid_cursor(error: jobs.InvalidCursor) -> Response:
+    body = ErrorBody(error="invalid_request", message=f"cursor: {error}", field="cursor")
+    return _json(400, body)
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response:
+    if isinstance(error, TransientError) or is_transient_aws_error(error):
+        logger.warning("dependency unavailable", exc_info=error)
+        body = ErrorBody(error="unavailable", message="a dependency is busy; retry shortly")
+        return _json(503, body, headers={"Retry-After": "1"})
+    logger.exception("unexpected error")
+    body = ErrorBody(error="internal", message=f"internal error (request {_request_id()})")
+    return _json(500, body)
+
+
+@app.not_found
+def _no_route(_: Exception) -> Response:
+    return _json(404, ErrorBody(error="not_found", message="no such endpoint"))
+
+
+def _summary(job: JobResult) -> JobSummary:
+    """The status fields of a record, without the analysis (what polling clients get)."""
+    return JobSummary.model_validate(job.model_dump(include=set(JobSummary.model_fields)))
+
+
+def _request_id() -> str:
+    """The X-Request-ID of the request being answered (see `resolve`)."""
+    return app.context["request_id"]
+
+
+def _tenant() -> str:
+    """The calling tenant; API Gateway only forwards requests that carry a valid key."""
+    key_id = app.current_event.request_context.identity.api_key_id
+    if not key_id:
+        raise ApiError(403, "forbidden", "an API key is required (x-api-key header)")
+    return tenant_of_key(key_id)
+
+
+# Routes --------------------------------------------------------------------------------------
+
+
+@app.post(
+    "/uploads",
+    status_code=201,
+    summary="Create a job and a presigned POST for its photo",
+    responses=_responses(201, *_GUARDED, 413),
+    security=_KEY_SECURITY,
+)
+def create_upload(request: UploadRequest) -> UploadCreated:
+    job, upload = jobs.create_upload(
+        _tenant(),
+        request.filename,
+        request.content_type,
+        request.options,
+        request.size,
+        request_id=_request_id(),
+    )
+    return UploadCreated(job=_summary(job), upload=upload)
+
+
+@app.get(
+    "/jobs",
+    summary="The caller's jobs, newest first",
+    responses=_responses(200, *_GUARDED),
+    security=_KEY_SECURITY,
+)
+def list_jobs(
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> JobPage:
+    page, next_cursor = jobs.list_jobs(_tenant(), limit, cursor)
+    return JobPage(jobs=[_summary(job) for job in page], next_cursor=next_cursor)
+
+
+@app.get(
+    "/jobs/<job_id>",
+    summary="A job's status, stage, timestamps and reason or error",
+    responses=_responses(200, *_GUARDED, 404),
+    security=_KEY_SECURITY,
+)
+def get_job(job_id: str) -> JobSummary:
+    return _summary(jobs.get_job(_tenant(), job_id))
+
+
+@app.get(
+    "/jobs/<job_id>/result",
+    summary="A finished job's record with download links for every artifact",
+    responses=_responses(200, *_GUARDED, 404, 409),
+    security=_KEY_SECURITY,
+)
+def get_result(job_id: str) -> ResultWithDownloads:
+    result = jobs.get_job(_tenant(), job_id)
+    if not result.status.is_terminal:
+        raise ApiError(
+            409, "not_finished", f"job is {result.status.value}; poll /jobs/{job_id} until it ends"
+        )
+    return ResultWithDownloads(**result.model_dump(), downloads=jobs.downloads(result))
+
+
+@app.delete(
+    "/jobs/<job_id>",
+    status_code=204,
+    summary="Erase the photo, every artifact and the record",
+    responses=_responses(204, *_GUARDED, 404, 409),
+    security=_KEY_SECURITY,
+)
+def delete_job(job_id: str):  # unannotated: Powertools cannot validate a bare `Response` return
+    jobs.delete_job(_tenant(), job_id)
+    return Response(status_code=204)
+
+
+@app.get(
+    "/health",
+    summary="Whether storage, table and state machine are reachable",
+    responses={
+        200: {"description": "every dependency is reachable", "headers": _REQUEST_ID_DOCUMENTED},
+        503: {
+            "description": "a dependency is unreachable",
+            "headers": _REQUEST_ID_DOCUMENTED,
+            "content": {"application/json": {"model": Health}},
+        },
+    },
+)
+def health() -> Response[Health]:
+    report = check_health()
+    status = 200 if report.status == "ok" else 503
+    return Response(status_code=status, content_type="application/json", body=report)
+
+
+@app.post(
+    "/webhooks/minio",
+    summary="MinIO bucket notifications (S3 event records); shared-token authentication",
+    responses=_responses(200, 400, 401, 503),
+)
+def minio_webhook() -> StartSummary:
+    token = get_settings().minio_webhook_token
+    sent = app.current_event.headers.get("authorization") or ""
+    sent = sent.removeprefix("Bearer ")
+    if not token or not hmac.compare_digest(sent.encode(), token.encode()):
+        raise ApiError(401, "unauthorized", "missing or wrong webhook token")
+    try:
+        return StartSummary(**start_uploads(app.current_event.json_body or {}))
+    except (PermanentError, ValueError) as error:
+        raise ApiError(400, "invalid_request", f"not a MinIO event: {error}") from error
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def openapi():  # unannotated: Powertools cannot validate a bare `Response` return
+    return Response(
+        status_code=200,
+        content_type="application/json",
+        body=app.get_openapi_json_schema(),
+    )
+
+
+# Entry point ---------------------------------------------------------------------------------
+
+
+def resolve(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """Answer an API Gateway proxy event. The request id is settled first, so that every log
+    line of the request carries it and every answer, errors included, returns it."""
+    request_id = request_id_of(event)
+    app.append_context(request_id=request_id)  # the resolver clears its context after answering
+    with log_keys(request_id=request_id):
+        response = app.resolve(event, context)
+    response.setdefault("multiValueHeaders", {})[REQUEST_ID_HEADER] = [request_id]
+    return response
+
+
+def request_id_of(event: dict[str, Any]) -> str:
+    """The request's X-Request-ID if it is well formed, else a new one: a client's id is only
+    ever echoed and logged, so it must be short and free of separators and control characters."""
+    given = APIGatewayProxyEvent(event).headers.get(REQUEST_ID_HEADER)
+    if given and re.fullmatch(REQUEST_ID_PATTERN, given):
+        return given
+    return uuid.uuid4().hex

@@ -1,0 +1,119 @@
+"""Finalize: turn the execution's state into the job's terminal record, its result.json and
+one partner event. The state machine calls it for every outcome (COMPLETED, REJECTED, FAILED)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from silhouette.names import RESULT_ARTIFACT
+from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
+from silhouette.service import keys, records
+from silhouette.service.notifications import publish_job_event
+from silhouette.service.observability import logger, publish_metric
+from silhouette.service.quality import assess
+from silhouette.service.storage import ArtifactStore, put_json
+
+
+def record_fields(request: FinalizeRequest) -> dict[str, Any]:
+    """The record's result fields, assembled from every stage's facts and artifacts."""
+    state = request.job
+    artifacts: dict[str, str] = {}
+    facts: dict[str, Any] = {}
+    models: dict[str, str] = {}
+    timings = {}
+    for stage, result in state.stages.items():
+        artifacts.update(result.artifacts)
+        facts.update(result.facts)
+        models.update(result.models)
+        timings[stage.value] = result.duration_ms
+    timings["total"] = round((datetime.now(UTC) - state.received_at).total_seconds() * 1000)
+    artifacts[RESULT_ARTIFACT] = keys.result(state.job_id)
+    rejected = any(result.outcome == "rejected" for result in state.stages.values())
+    face = facts.get("face") or _face_switched_off(request)
+    quality = assess(facts | {"face": face})
+    return {
+        # A rejection keeps its reason even when recording it failed and the job ends FAILED.
+        "reason": _rejection_reason(state) if rejected else None,
+        "error": _error_text(request) if request.terminal == JobStatus.FAILED else None,
+        "image": facts.get("image"),
+        "person": facts.get("person"),
+        "colors": facts.get("colors"),
+        "colors_note": facts.get("colors_note"),
+        "face": face,
+        "quality": quality.model_dump() if quality else None,
+        "artifacts": artifacts,
+        "timings_ms": timings,
+        "models": models,
+    }
+
+
+def _face_switched_off(request: FinalizeRequest) -> dict[str, str] | None:
+    if request.terminal != JobStatus.COMPLETED or request.job.options.face:
+        return None
+    return {"status": "off", "reason": "face analysis was switched off for this job"}
+
+
+def _rejection_reason(state: PipelineState) -> str:
+    return next(
+        result.reason or "rejected"
+        for result in state.stages.values()
+        if result.outcome == "rejected"
+    )
+
+
+def _failed_stage(state: PipelineState) -> Stage:
+    """Stages run in order, so the one that failed is the first without a result."""
+    skipped = set() if state.options.face else {Stage.FACE}
+    return next(stage for stage in Stage if stage not in state.stages and stage not in skipped)
+
+
+def _error_text(request: FinalizeRequest) -> str:
+    """`<stage>: <ErrorType>: <message>`, without the stack trace a Lambda error cause carries."""
+    state = request.job
+    if state.finalize_error is not None:
+        stage, error = Stage.FINALIZE.value, state.finalize_error
+    else:
+        stage, error = request.failed_stage or _failed_stage(state).value, state.error
+    where = f"{stage}: "
+    if error is None:
+        return f"{where}unknown error"
+    message = error.Cause or ""
+    try:
+        cause = json.loads(message)
+        if isinstance(cause, dict):
+            message = cause.get("errorMessage", message)
+    except ValueError:
+        pass
+    return f"{where}{error.Error}: {message}" if message else f"{where}{error.Error}"
+
+
+def finalize(request: FinalizeRequest, store: ArtifactStore, event_bus: str) -> dict[str, Any]:
+    job_id = request.job.job_id
+    current = records.find(job_id)
+    if current is None or not records.may_finish(current, request.terminal):
+        logger.info("job already finished or deleted; nothing written")
+        return {"job_id": job_id, "status": current.status if current else None, "written": False}
+    fields = record_fields(request)
+    result = JobResult.model_validate(
+        {
+            **current.to_result().model_dump(),
+            **fields,
+            "status": request.terminal,
+            "stage": None,
+            "updated_at": datetime.now(UTC),
+        }
+    )
+    result_key = keys.result(job_id)
+    # result.json first: once the record is terminal, clients may fetch it at once.
+    put_json(store, result_key, result.model_dump(mode="json"))
+    fields = {**fields, "updated_at": result.updated_at}
+    if not records.finish(job_id, request.terminal, fields, erase_at=current.expires_at):
+        logger.info("job finished concurrently; nothing written")
+        return {"job_id": job_id, "status": None, "written": False}
+    publish_job_event(event_bus, result, result_key)
+    records.mark_notified(job_id)
+    publish_metric("JobsFinished", 1, status=result.status.value)
+    logger.info("job finished", extra={"status": result.status.value})
+    return {"job_id": job_id, "status": result.status.value, "written": True}

@@ -1,0 +1,191 @@
+"""What a client can do with its jobs: request an upload, read status and result, list and
+delete. Every operation is scoped to the caller's tenant: another tenant's job is reported as
+missing, exactly like one that never existed. The HTTP API (silhouette.service.api) is a thin layer
+over these functions."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import secrets
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Any, Literal, get_args
+
+import boto3
+from pydantic import BaseModel, Field
+from pynamodb.exceptions import DoesNotExist
+
+from silhouette.schema import JobOptions, JobResult, JobStatus
+from silhouette.service import keys, records, sweeper
+from silhouette.service.observability import logger
+from silhouette.service.records import JobRecord
+from silhouette.service.storage import delete_prefixes, s3_client
+from silhouette.settings import get_settings
+
+ContentType = Literal["image/jpeg", "image/png", "image/webp"]
+ACCEPTED_CONTENT_TYPES: tuple[str, ...] = get_args(ContentType)
+
+
+class JobNotFound(Exception):
+    pass
+
+
+class JobBusy(Exception):
+    """The job is being analysed; deleting it now would race the running stage."""
+
+
+class UploadTooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes is more than the {limit} bytes an upload may have")
+        self.limit = limit
+
+
+class InvalidCursor(Exception):
+    pass
+
+
+class UploadForm(BaseModel):
+    """POST `fields` and then the file (as the last part, named `file`) to `url` as
+    multipart/form-data. The policy fixes the key, the content type and the size."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+
+
+class DownloadLink(BaseModel):
+    url: str = Field(description="presigned GET; the download is saved as `filename`")
+    filename: str
+    expires_at: datetime
+
+
+def new_job_id() -> str:
+    """128 random bits as 32 lowercase hex digits: unguessable, and safe in keys and execution
+    names."""
+    return secrets.token_hex(16)
+
+
+def create_upload(
+    tenant: str,
+    filename: str | None,
+    content_type: ContentType,
+    options: JobOptions,
+    size: int | None = None,
+    s3: Any = None,
+    request_id: str | None = None,
+) -> tuple[JobResult, UploadForm]:
+    """A QUEUED job and a presigned POST whose policy fixes the key, the content type and the
+    largest size. Zero bytes are let through so the pipeline rejects them with a reason.
+    `request_id` (the API request's X-Request-ID) follows the job into its stages' logs."""
+    settings = get_settings()
+    if size is not None and size > settings.max_upload_bytes:
+        raise UploadTooLarge(size, settings.max_upload_bytes)
+    job_id = new_job_id()
+    record = records.create_queued(job_id, tenant, filename, options, request_id)
+    logger.info("job created", extra={"job_id": job_id})
+    post = (s3 or s3_client()).generate_presigned_post(
+        Bucket=settings.bucket,
+        Key=keys.upload(job_id),
+        Fields={"Content-Type": content_type},
+        Conditions=[
+            {"Content-Type": content_type},
+            ["content-length-range", 0, settings.max_upload_bytes],
+        ],
+        ExpiresIn=settings.upload_url_expiry_seconds,
+    )
+    upload = UploadForm(
+        url=post["url"],
+        fields=post["fields"],
+        expires_at=_expiry(settings.upload_url_expiry_seconds),
+        max_bytes=settings.max_upload_bytes,
+    )
+    return record.to_result(), upload
+
+
+def owned(tenant: str, job_id: str) -> JobRecord:
+    """The tenant's job; `JobNotFound` for a missing id and for another tenant's job alike."""
+    try:
+        record = records.get(job_id)
+    except DoesNotExist:
+        raise JobNotFound(job_id) from None
+    if record.tenant != tenant:
+        raise JobNotFound(job_id)
+    return record
+
+
+def get_job(tenant: str, job_id: str) -> JobResult:
+    return owned(tenant, job_id).to_result()
+
+
+def downloads(result: JobResult, s3: Any = None) -> dict[str, DownloadLink]:
+    """Presigned GETs for every artifact, saved under a name derived from the upload's."""
+    settings = get_settings()
+    client = s3 or s3_client()
+    stem = _safe_stem(result.filename) or result.job_id[:8]
+    links = {}
+    for name, key in result.artifacts.items():
+        filename = f"{stem}-{name}{PurePosixPath(key).suffix}"
+        url = client.generate_presigned_url(
+            "get_object",
+            Params={
+                "Bucket": settings.bucket,
+                "Key": key,
+                "ResponseContentDisposition": f'attachment; filename="{filename}"',
+            },
+            ExpiresIn=settings.download_url_expiry_seconds,
+        )
+        links[name] = DownloadLink(
+            url=url, filename=filename, expires_at=_expiry(settings.download_url_expiry_seconds)
+        )
+    return links
+
+
+def delete_job(tenant: str, job_id: str, s3: Any = None) -> None:
+    """Erase the photo, every artifact and the record.
+
+    Objects go first: if the record cannot be deleted (a stage started meanwhile), nothing of
+    the photo is left and the client is told to try again once the job has finished."""
+    record = owned(tenant, job_id)
+    # PROCESSING whose execution has ended (stopped, timed out) is no longer busy.
+    processing = record.status == JobStatus.PROCESSING
+    if processing and sweeper.execution_running(job_id, boto3.client("stepfunctions")):
+        raise JobBusy(job_id)
+    delete_prefixes(s3 or s3_client(), get_settings().bucket, keys.job_prefixes(job_id))
+    if not records.delete(job_id, even_processing=processing):
+        raise JobBusy(job_id)
+
+
+def list_jobs(tenant: str, limit: int, cursor: str | None) -> tuple[list[JobResult], str | None]:
+    """One page of the tenant's jobs, newest first, and the cursor of the next page."""
+    page = records.for_tenant(tenant, limit, _decode_cursor(tenant, cursor) if cursor else None)
+    results = [record.to_result() for record in page]
+    last = page.last_evaluated_key
+    return results, _encode_cursor(last) if last else None
+
+
+def _encode_cursor(last_key: dict[str, Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
+
+
+def _decode_cursor(tenant: str, cursor: str) -> dict[str, Any]:
+    try:
+        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, binascii.Error):
+        raise InvalidCursor("not a cursor this API returned") from None
+    if not isinstance(key, dict) or key.get("tenant") != {"S": tenant}:
+        raise InvalidCursor("not a cursor this API returned")
+    return key
+
+
+def _safe_stem(filename: str | None) -> str:
+    """The upload's name without extension, reduced to characters every browser keeps."""
+    stem = PurePosixPath((filename or "").replace("\\", "/")).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:64]
+
+
+def _expiry(seconds: int) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)

@@ -1,0 +1,175 @@
+"""Segment: a transparent cutout of the person (IS-Net matte through rembg, restricted to the
+person the pose stage found) and a binary clothing mask: the person without head, hair, skin and
+hands (see silhouette.vision.clothing)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, replace
+from functools import cache
+from typing import TYPE_CHECKING
+
+import cv2
+import numpy as np
+from PIL import Image
+
+from silhouette.vision import imaging
+from silhouette.vision.clothing import Clothing, find_clothing
+from silhouette.vision.kernels import use_compiled_kernels
+from silhouette.vision.model_files import model_path
+from silhouette.vision.types import Box, Keypoint
+
+if TYPE_CHECKING:
+    from rembg.sessions.base import BaseSession
+
+# A matte region belongs to the person when this share of it lies on the (dilated) person mask.
+PERSON_SHARE = 0.3
+# Below this share of the person mask covered by the matte, IS-Net missed the person (it looks
+# for the most salient object): the pose stage's person mask is the cutout instead.
+MATTE_MIN_COVERAGE = 0.5
+# The cutout and clothing mask are worked out on the photo scaled to this long side and only
+# the final alpha and mask are scaled back up: IS-Net sees every photo at 1024 x 1024, so more
+# pixels add no detail to the matte, and full-resolution intermediates of a 50 MP photo (region
+# labels, CIELAB floats) took gigabytes.
+WORKING_SIDE = 2048
+# Fast mode's guided filter: window radius as a share of the long side, and its smoothing.
+GUIDED_RADIUS = 0.01
+GUIDED_EPSILON = 1e-3
+
+
+@dataclass
+class Segmentation:
+    alpha: np.ndarray  # uint8 (H, W): 0 background .. 255 person
+    clothing: Clothing  # its mask at the photo's size, its shares as worked out
+    source: str  # "isnet", "pose_mask" or "pose_mask_fitted"
+
+
+@cache
+def _matting_session() -> BaseSession:
+    use_compiled_kernels()  # before rembg's first import (see silhouette.vision.kernels)
+    import onnxruntime as ort
+    from rembg import new_session
+
+    isnet = model_path("isnet")
+    os.environ["U2NET_HOME"] = str(isnet.parent)  # rembg loads custom models only from there
+    options = ort.SessionOptions()
+    # onnxruntime's arena keeps what a run grew, and grows again on the next: 1.5 GB after one
+    # photo and 2.3 GB from the second on with it; 1.3 and 1.55 GB without, and the memory is
+    # returned for the full-resolution work that follows. It costs ~0.2 s of ~2.2 s a photo.
+    options.enable_cpu_mem_arena = False
+    return new_session("dis_custom", model_path=str(isnet), sess_opts=options)
+
+
+def person_matte(image: np.ndarray) -> np.ndarray:
+    """IS-Net's salient-object matte (uint8, H x W) at the image's resolution."""
+    [mask] = _matting_session().predict(Image.fromarray(image))
+    return np.asarray(mask)
+
+
+def segment_person(
+    image: np.ndarray,
+    person_mask: np.ndarray,
+    keypoints: list[Keypoint],
+    face_box: Box | None,
+    fast: bool = False,
+) -> Segmentation:
+    """The cutout's alpha and the clothing mask at the photo's resolution, worked out at most
+    WORKING_SIDE pixels long (see there). `fast`: the pose stage's person mask fitted to the
+    photo's edges instead of IS-Net's matte."""
+    height, width = person_mask.shape
+    scale = min(1.0, WORKING_SIDE / max(height, width))
+    if scale == 1.0:
+        return _segment_working(image, person_mask, keypoints, face_box, fast)
+    size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    working = _segment_working(
+        cv2.resize(image, size, interpolation=cv2.INTER_AREA),
+        cv2.resize(person_mask, size, interpolation=cv2.INTER_NEAREST),
+        [replace(k, x=k.x * scale, y=k.y * scale) for k in keypoints],
+        _scaled_box(face_box, scale) if face_box else None,
+        fast,
+    )
+    alpha = cv2.resize(working.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
+    clothing = _upscaled_mask(working.clothing.mask, (width, height)) & (alpha >= 128)
+    return Segmentation(alpha, replace(working.clothing, mask=clothing), working.source)
+
+
+def _segment_working(
+    image: np.ndarray,
+    person_mask: np.ndarray,
+    keypoints: list[Keypoint],
+    face_box: Box | None,
+    fast: bool,
+) -> Segmentation:
+    near_person = _near(person_mask > 0)
+    if fast:
+        alpha, source = _fitted_to_edges(image, person_mask), "pose_mask_fitted"
+    else:
+        alpha, source = _person_alpha(person_matte(image), person_mask, near_person)
+    # The clothing of the person near the pose stage's mask only (its shares too).
+    clothing = find_clothing(image, np.where(near_person, alpha, 0), keypoints, face_box)
+    return Segmentation(alpha, clothing, source)
+
+
+def _fitted_to_edges(image: np.ndarray, person_mask: np.ndarray) -> np.ndarray:
+    """The pose stage's coarse person mask fitted to the photo's edges with a guided filter
+    (He, Sun and Tang, 2010): the fast mode's alpha, tens of milliseconds instead of IS-Net's
+    seconds."""
+    guide = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    source = (person_mask > 0).astype(np.float32)
+    radius = max(4, round(GUIDED_RADIUS * max(guide.shape)))
+    size = (2 * radius + 1, 2 * radius + 1)
+
+    def mean(values: np.ndarray) -> np.ndarray:
+        return cv2.boxFilter(values, -1, size)
+
+    mean_guide, mean_source = mean(guide), mean(source)
+    variance = mean(guide * guide) - mean_guide * mean_guide
+    slope = (mean(guide * source) - mean_guide * mean_source) / (variance + GUIDED_EPSILON)
+    offset = mean_source - slope * mean_guide
+    alpha = mean(slope) * guide + mean(offset)
+    return (np.clip(alpha, 0, 1) * 255).astype(np.uint8)
+
+
+def _scaled_box(box: Box, scale: float) -> Box:
+    left, top = round(box.x * scale), round(box.y * scale)
+    right = round((box.x + box.width) * scale)
+    bottom = round((box.y + box.height) * scale)
+    return Box(left, top, right - left, bottom - top)
+
+
+def _upscaled_mask(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """A boolean mask scaled up to `size` (width, height) with smooth, not blocky, edges."""
+    scaled = cv2.resize(mask.astype(np.uint8) * 255, size, interpolation=cv2.INTER_LINEAR)
+    return scaled >= 128
+
+
+def _near(person: np.ndarray) -> np.ndarray:
+    """The person mask grown by 3% of the photo's size: MediaPipe's mask is coarse and misses
+    hair, fingers and loose clothing that the matte has."""
+    reach = max(3, int(0.03 * max(person.shape)))
+    return cv2.dilate(person.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
+
+
+def _person_alpha(
+    matte: np.ndarray, person_mask: np.ndarray, near_person: np.ndarray
+) -> tuple[np.ndarray, str]:
+    """The matte's regions that belong to the person; other salient objects and people
+    (even touching ones) are dropped."""
+    person = person_mask > 0
+    count, labels = cv2.connectedComponents((matte >= 128).astype(np.uint8))
+    # Each region's share on the person, counted for all regions in one pass over the pixels.
+    sizes = np.bincount(labels.ravel(), minlength=count)
+    on_person = np.bincount(labels[near_person], minlength=count)
+    kept_labels = on_person >= PERSON_SHARE * sizes
+    kept_labels[0] = False  # label 0 is the matte's background
+    keep = kept_labels[labels]
+    # Soft edges: keep the matte's partial alpha in a thin band around the kept regions.
+    band = cv2.dilate(keep.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
+    alpha = np.where(band & near_person, matte, 0).astype(np.uint8)
+    if person.any() and (alpha[person] >= 128).mean() < MATTE_MIN_COVERAGE:
+        return person_mask.astype(np.uint8), "pose_mask"
+    return alpha, "isnet"
+
+
+def cutout_png(image: np.ndarray, alpha: np.ndarray) -> bytes:
+    return imaging.encode_png(np.dstack([image, alpha]))

@@ -31,6 +31,7 @@ bench: setup
 	$(VENV)/python benchmarks/api_latency.py
 	$(VENV)/python benchmarks/pipeline_load.py
 	$(VENV)/python benchmarks/stage_memory.py
+	$(VENV)/python benchmarks/import_times.py
 
 lint: setup
 	$(VENV)/ruff check src tests functions benchmarks

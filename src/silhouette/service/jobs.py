@@ -12,7 +12,7 @@ import re
 import secrets
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any, Literal, get_args
+from typing import Any, Literal
 
 import boto3
 from pydantic import BaseModel, Field
@@ -26,7 +26,6 @@ from silhouette.service.storage import delete_prefixes, s3_client
 from silhouette.settings import get_settings
 
 ContentType = Literal["image/jpeg", "image/png", "image/webp"]
-ACCEPTED_CONTENT_TYPES: tuple[str, ...] = get_args(ContentType)
 
 
 class JobNotFound(Exception):

@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from silhouette.names import RESULT_ARTIFACT
+from silhouette.pipeline import PIPELINE
 from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
 from silhouette.service import keys, records
 from silhouette.service.notifications import publish_job_event
@@ -31,28 +32,27 @@ def record_fields(request: FinalizeRequest) -> dict[str, Any]:
     timings["total"] = round((datetime.now(UTC) - state.received_at).total_seconds() * 1000)
     artifacts[RESULT_ARTIFACT] = keys.result(state.job_id)
     rejected = any(result.outcome == "rejected" for result in state.stages.values())
-    face = facts.get("face") or _face_switched_off(request)
-    quality = assess(facts | {"face": face})
+    completed = request.terminal == JobStatus.COMPLETED
+    owned = {}
+    for spec in PIPELINE:
+        for field in spec.result_fields:
+            owned[field] = facts.get(field)
+            if completed and not spec.wanted(state.options):
+                owned[field] = {
+                    "status": "off",
+                    "reason": f"{spec.stage.value} analysis was switched off for this job",
+                }
+    quality = assess(facts | owned)
     return {
         # A rejection keeps its reason even when recording it failed and the job ends FAILED.
         "reason": _rejection_reason(state) if rejected else None,
         "error": _error_text(request) if request.terminal == JobStatus.FAILED else None,
-        "image": facts.get("image"),
-        "person": facts.get("person"),
-        "colors": facts.get("colors"),
-        "colors_note": facts.get("colors_note"),
-        "face": face,
+        **owned,
         "quality": quality.model_dump() if quality else None,
         "artifacts": artifacts,
         "timings_ms": timings,
         "models": models,
     }
-
-
-def _face_switched_off(request: FinalizeRequest) -> dict[str, str] | None:
-    if request.terminal != JobStatus.COMPLETED or request.job.options.face:
-        return None
-    return {"status": "off", "reason": "face analysis was switched off for this job"}
 
 
 def _rejection_reason(state: PipelineState) -> str:
@@ -64,9 +64,16 @@ def _rejection_reason(state: PipelineState) -> str:
 
 
 def _failed_stage(state: PipelineState) -> Stage:
-    """Stages run in order, so the one that failed is the first without a result."""
-    skipped = set() if state.options.face else {Stage.FACE}
-    return next(stage for stage in Stage if stage not in state.stages and stage not in skipped)
+    """Stages run in order, so the one that failed is the first wanted one without a result
+    (or finalize, when every stage has one)."""
+    return next(
+        (
+            spec.stage
+            for spec in PIPELINE
+            if spec.wanted(state.options) and spec.stage not in state.stages
+        ),
+        Stage.FINALIZE,
+    )
 
 
 def _error_text(request: FinalizeRequest) -> str:

@@ -1,0 +1,55 @@
+"""The pipeline, declared once: its analysis stages in the order they run, what each writes and
+which result fields it owns. Finalize, the job record and the result model take what they need
+from here, and tests/integration/test_pipeline_declaration.py fails, naming the difference, when
+statemachine.asl.json or template.yaml disagree with it. How to add a stage: the README's
+"Adding a stage"."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from silhouette.names import (
+    CLOTHING_MASK,
+    CUTOUT,
+    FACE_CROP,
+    OVERLAY,
+    PERSON_MASK,
+    WORKING_IMAGE,
+)
+from silhouette.schema import JobOptions, Stage
+
+
+@dataclass(frozen=True)
+class StageSpec:
+    stage: Stage
+    artifacts: tuple[str, ...]  # the artifact names it writes
+    result_fields: tuple[str, ...]  # the facts it produces that the job's result carries
+    # The JobOptions flag that switches the stage on, for a stage a job may go without.
+    option: str | None = None
+
+    @property
+    def title(self) -> str:
+        """Its name in the definitions: the ASL Task `Pose`, its outcome Choice `PoseOutcome`,
+        the template's `PoseFunction` built from functions/pose/."""
+        return self.stage.value.title()
+
+    @property
+    def function(self) -> str:
+        return f"{self.title}Function"
+
+    def wanted(self, options: JobOptions) -> bool:
+        return self.option is None or bool(getattr(options, self.option))
+
+
+PIPELINE: tuple[StageSpec, ...] = (
+    StageSpec(Stage.INGEST, artifacts=(WORKING_IMAGE,), result_fields=("image",)),
+    StageSpec(Stage.POSE, artifacts=(PERSON_MASK,), result_fields=("person",)),
+    StageSpec(Stage.SEGMENT, artifacts=(CUTOUT, CLOTHING_MASK), result_fields=()),
+    StageSpec(Stage.COLORS, artifacts=(OVERLAY,), result_fields=("colors", "colors_note")),
+    StageSpec(Stage.FACE, artifacts=(FACE_CROP,), result_fields=("face",), option="face"),
+)
+
+
+def result_fields() -> tuple[str, ...]:
+    """Every result field some stage owns, in pipeline order."""
+    return tuple(field for spec in PIPELINE for field in spec.result_fields)

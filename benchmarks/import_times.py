@@ -16,8 +16,6 @@ from pathlib import Path
 
 from silhouette.names import PROJECT_ROOT
 
-FUNCTIONS = ("api", "ingest", "pose", "segment", "colors", "face", "finalize", "sweeper")
-
 
 def started_in(code: str, path: Path | None, source: Path) -> float:
     """Seconds a fresh interpreter takes to run `code` with `path` first on sys.path."""
@@ -41,7 +39,8 @@ def main() -> None:
             root,
         )
     }
-    targets |= {f"{name} function": ("import app", root / "functions" / name) for name in FUNCTIONS}
+    functions = sorted(path.parent for path in (root / "functions").glob("*/app.py"))
+    targets |= {f"{path.name} function": ("import app", path) for path in functions}
     bare = statistics.median(started_in("pass", None, source) for _ in range(arguments.runs))
     print(f"{'import':<20} {'seconds':>8}   ({root}, median of {arguments.runs})")
     for label, (code, path) in targets.items():

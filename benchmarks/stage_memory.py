@@ -34,6 +34,7 @@ from PIL import Image
 from silhouette.assets import Manifest
 from silhouette.errors import RejectedInput
 from silhouette.local.template import load
+from silhouette.pipeline import PIPELINE
 from silhouette.schema import PipelineState, Stage, StageResult
 from silhouette.service import keys
 from silhouette.service.handlers import StageLogic
@@ -42,8 +43,8 @@ from silhouette.settings import get_settings
 # Not silhouette.local.stack's: importing the local stack (moto) would count in every figure.
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SAMPLE_PHOTO = "bus"
-HEAVY_STAGES = (Stage.INGEST, Stage.POSE, Stage.SEGMENT, Stage.COLORS, Stage.FACE)
-FUNCTIONS = {stage: f"{stage.value.capitalize()}Function" for stage in HEAVY_STAGES}
+HEAVY_STAGES = tuple(spec.stage for spec in PIPELINE)
+FUNCTIONS = {spec.stage: spec.function for spec in PIPELINE}
 # The stages whose artifacts a stage reads (all of them read ingest's working image).
 NEEDS = {
     Stage.INGEST: (),
@@ -51,6 +52,7 @@ NEEDS = {
     Stage.SEGMENT: (Stage.INGEST, Stage.POSE),
     Stage.COLORS: (Stage.INGEST, Stage.POSE, Stage.SEGMENT),
     Stage.FACE: (Stage.INGEST, Stage.POSE),
+    Stage.OVERLAY: (Stage.INGEST, Stage.POSE, Stage.SEGMENT, Stage.COLORS),
 }
 JPEG_QUALITY = 90  # a camera's upload: PNG at these sizes would pass the upload byte limit
 

@@ -45,8 +45,10 @@ PIPELINE: tuple[StageSpec, ...] = (
     StageSpec(Stage.INGEST, artifacts=(WORKING_IMAGE,), result_fields=("image",)),
     StageSpec(Stage.POSE, artifacts=(PERSON_MASK,), result_fields=("person",)),
     StageSpec(Stage.SEGMENT, artifacts=(CUTOUT, CLOTHING_MASK), result_fields=()),
-    StageSpec(Stage.COLORS, artifacts=(OVERLAY,), result_fields=("colors", "colors_note")),
+    StageSpec(Stage.COLORS, artifacts=(), result_fields=("colors", "colors_note")),
     StageSpec(Stage.FACE, artifacts=(FACE_CROP,), result_fields=("face",), option="face"),
+    # Last: it draws what every stage before it found.
+    StageSpec(Stage.OVERLAY, artifacts=(OVERLAY,), result_fields=()),
 )
 
 

@@ -35,6 +35,7 @@ class Stage(StrEnum):
     SEGMENT = "segment"
     COLORS = "colors"
     FACE = "face"
+    OVERLAY = "overlay"
     FINALIZE = "finalize"
 
 

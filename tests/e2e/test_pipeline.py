@@ -10,6 +10,7 @@ import json
 import pytest
 
 from silhouette.errors import PermanentError, TransientError
+from silhouette.pipeline import PIPELINE
 from silhouette.schema import JobOptions, JobStatus
 from silhouette.service import keys
 from tests.e2e.helpers import (
@@ -82,21 +83,15 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
     entered = [
         e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e
     ]
-    assert entered[:11] == [
-        "Ingest",
-        "IngestOutcome",
-        "Pose",
-        "PoseOutcome",
-        "Segment",
-        "SegmentOutcome",
-        "Colors",
-        "ColorsOutcome",
-        "FaceWanted",
-        "Face",
-        "FaceOutcome",
+    expected = [
+        state
+        for spec in PIPELINE
+        for state in (*([f"{spec.title}Wanted"] if spec.option else []), spec.title)
+        + (f"{spec.title}Outcome",)
     ]
+    assert entered[: len(expected)] == expected
     assert entered[-1] == "RecordCompleted"
-    stages = ("ingest", "pose", "segment", "colors", "face")
+    stages = [spec.stage.value for spec in PIPELINE]
     assert set(job.timings_ms) == {*stages, "total"}
     assert job.timings_ms["total"] >= sum(job.timings_ms[s] for s in stages)
     # Exactly one partner event, describing this job.
@@ -268,14 +263,7 @@ def test_functions_log_json_with_job_id_and_publish_stage_durations(stack, sampl
     ]
     logs = [line for line in lines if line.get("correlation_id") == job_id]
     assert {line["function_name"] for line in logs} >= {
-        stack.function_name(f)
-        for f in (
-            "IngestFunction",
-            "PoseFunction",
-            "SegmentFunction",
-            "ColorsFunction",
-            "FinalizeFunction",
-        )
+        stack.function_name(f) for f in (*(spec.function for spec in PIPELINE), "FinalizeFunction")
     }
     durations = {
         line["stage"]
@@ -283,4 +271,4 @@ def test_functions_log_json_with_job_id_and_publish_stage_durations(stack, sampl
         if "StageDuration" in line
         and line["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "Silhouette"
     }
-    assert durations >= {"ingest", "pose", "segment", "colors"}
+    assert durations == {spec.stage.value for spec in PIPELINE}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from silhouette.local.template import Template
 from silhouette.names import PROJECT_ROOT
+from silhouette.pipeline import PIPELINE
 from silhouette.service import keys
 from silhouette.service.starter import execution_arn
 from tests.integration.iam import AwsCall
@@ -89,8 +90,9 @@ CALLS: dict[str, list[AwsCall]] = {
     "IngestFunction": _stage(reads=(UPLOAD,), writes=(WORKING_IMAGE,)),
     "PoseFunction": _stage(reads=(WORKING_IMAGE,), writes=(PERSON_MASK,)),
     "SegmentFunction": _stage(reads=(WORKING_IMAGE, PERSON_MASK), writes=(CUTOUT, CLOTHING_MASK)),
-    "ColorsFunction": _stage(reads=(WORKING_IMAGE, CLOTHING_MASK), writes=(OVERLAY,)),
+    "ColorsFunction": _stage(reads=(WORKING_IMAGE, CLOTHING_MASK), writes=()),
     "FaceFunction": _stage(reads=(WORKING_IMAGE,), writes=(FACE_CROP,)),
+    "OverlayFunction": _stage(reads=(WORKING_IMAGE, CLOTHING_MASK), writes=(OVERLAY,)),
     "FinalizeFunction": [
         AwsCall("dynamodb:GetItem", TABLE),
         AwsCall("s3:PutObject", RESULT),
@@ -112,14 +114,7 @@ CALLS: dict[str, list[AwsCall]] = {
     "PipelineStateMachine": [
         *(
             AwsCall("lambda:InvokeFunction", TEMPLATE.arn(logical_id))
-            for logical_id in (
-                "IngestFunction",
-                "PoseFunction",
-                "SegmentFunction",
-                "ColorsFunction",
-                "FaceFunction",
-                "FinalizeFunction",
-            )
+            for logical_id in (*(spec.function for spec in PIPELINE), "FinalizeFunction")
         ),
         AwsCall("dynamodb:UpdateItem", TABLE),  # RecordFailureInTable
     ],

@@ -33,6 +33,7 @@ import pytest
 from PIL import Image
 
 from silhouette.names import CLOTHING_MASK, PERSON_MASK, PROJECT_ROOT
+from silhouette.pipeline import PIPELINE
 from silhouette.schema import PipelineState, Stage, StageResult
 from silhouette.service import keys
 from silhouette.vision import imaging
@@ -55,7 +56,7 @@ bench = _load_benchmark()
 # /tmp, and another photo of the same size may need a little more than the sample did.
 MARGIN = 1.25
 GUARD_FACTOR = 2  # RLIMIT_DATA, as a guard only (see the module notes)
-LATER_STAGES = (Stage.POSE, Stage.SEGMENT, Stage.COLORS, Stage.FACE)
+LATER_STAGES = tuple(spec.stage for spec in PIPELINE[1:])
 SAMPLE_JOB_ID = "b" * 32  # the scaled sample's masks, apart from where the stages write theirs
 
 

@@ -41,6 +41,7 @@ def loaded(module: str, path: str | None = None) -> set[str]:
         ("the sweeper function", "app", "sweeper", set()),
         ("the colors function", "app", "colors", {"cv2", "sklearn"}),
         ("the segment function", "app", "segment", {"cv2", "sklearn"}),
+        ("the overlay function", "app", "overlay", {"cv2"}),
     ],
 )
 def test_importing_loads_no_heavy_library_it_does_not_use(what, module, path, allowed):

@@ -68,8 +68,9 @@ COMPLETED = _finished(
         _ran(Stage.INGEST, "image", image=IMAGE),
         _ran(Stage.POSE, "person_mask", person={"confidence": 0.9, "framing": "full_body"}),
         _ran(Stage.SEGMENT, "cutout", "clothing_mask"),
-        _ran(Stage.COLORS, "overlay", colors=[]),
+        _ran(Stage.COLORS, colors=[]),
         _ran(Stage.FACE, "face_crop", face={"status": "unknown"}),
+        _ran(Stage.OVERLAY, "overlay"),
     ],
 )
 REJECTED_BY_INGEST = _finished(

@@ -93,11 +93,13 @@ def render_overlay(
     clothing_mask: np.ndarray | None = None,
     confidence: float | None = None,
     colors_note: str | None = None,
+    face_label: str = "face",
 ) -> bytes:
     """A JPEG of the photo (RGB uint8, H x W x 3) annotated with the clothing mask (nonzero =
     clothing), the skeleton of the keypoints seen inside the photo, the person and face
     boxes (the person's with its `confidence`), and a legend strip of colour swatches (hex,
-    name, share) appended below, or `colors_note` when there are none."""
+    name, share) appended below, or `colors_note` when there are none. The face's tab says
+    `face_label` (what the face stage read)."""
     if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise ValueError(f"expected an RGB uint8 (H, W, 3) image, got {image.dtype} {image.shape}")
     height, width = image.shape[:2]
@@ -121,7 +123,7 @@ def render_overlay(
     _label_box(draw, bbox, label, PERSON_BOX, legend.font, sizes)
     if face_box is not None:
         # Under the face: a face filling the photo has the person's tab on its top corner.
-        _label_box(draw, face_box, "face", FACE_BOX, legend.font, sizes, below_within=height)
+        _label_box(draw, face_box, face_label, FACE_BOX, legend.font, sizes, below_within=height)
     legend.draw(draw, top=height)
     output = io.BytesIO()
     overlay.save(output, format="JPEG", quality=JPEG_QUALITY)

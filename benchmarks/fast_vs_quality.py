@@ -20,8 +20,9 @@ import numpy as np
 from PIL import Image
 
 from silhouette.names import PROJECT_ROOT
+from silhouette.schema import Person
+from silhouette.service.subject import subject_of
 from silhouette.vision.segmentation import person_matte, segment_person
-from silhouette.vision.types import KEYPOINT_FIELDS, Box, Keypoint
 
 
 def completed(folder: Path) -> dict[str, dict]:
@@ -49,16 +50,13 @@ def segment_times(folder: Path) -> dict[bool, float]:
     """Milliseconds segment_person takes on the saved photo in quality and in fast mode."""
     image = np.asarray(Image.open(folder / "image.png").convert("RGB"))
     person_mask = np.asarray(Image.open(folder / "person_mask.png").convert("L"))
-    person = json.loads((folder / "result.json").read_text())["person"]
-    keypoints = [
-        Keypoint(**{field: point[field] for field in KEYPOINT_FIELDS})
-        for point in person["keypoints"]
-    ]
-    face_box = Box(**person["face_box"]) if person.get("face_box") else None
+    person = subject_of(
+        Person.model_validate(json.loads((folder / "result.json").read_text())["person"])
+    )
     times = {}
     for fast in (False, True):
         started = time.perf_counter()
-        segment_person(image, person_mask, keypoints, face_box, fast)
+        segment_person(image, person_mask, person.keypoints, person.face_box, fast)
         times[fast] = (time.perf_counter() - started) * 1000
     return times
 

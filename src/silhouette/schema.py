@@ -126,11 +126,89 @@ class JobSummary(BaseModel):
     updated_at: datetime
 
 
+Framing = Literal["full_body", "upper_body", "head_and_shoulders", "face_only"]
+
+
+class BoundingBox(BaseModel):
+    """A box in the photo's pixels (after EXIF orientation)."""
+
+    x: int = Field(ge=0)
+    y: int = Field(ge=0)
+    width: int = Field(ge=0)
+    height: int = Field(ge=0)
+
+
+class Keypoint(BaseModel):
+    """One of MediaPipe's 33 pose landmarks."""
+
+    name: str = Field(description="MediaPipe's landmark name, e.g. left_shoulder")
+    x: float = Field(description="pixels from the photo's left edge")
+    y: float = Field(description="pixels from the photo's top edge")
+    nx: float = Field(description="x as a share of the width; outside 0..1 beyond the photo")
+    ny: float = Field(description="y as a share of the height")
+    z: float = Field(description="depth relative to the hips, MediaPipe's scale")
+    visibility: float = Field(ge=0, le=1, description="how likely the landmark is seen")
+    in_frame: bool = Field(description="inside the photo; MediaPipe also guesses beyond it")
+
+
+class PersonEvidence(BaseModel):
+    """What the person's confidence is computed from (see vision/evidence.py)."""
+
+    agreement: float = Field(description="share of the pose mask the person segmenter confirms")
+    face: float = Field(description="confidence of a face at the head, 0 when none")
+    torso: float = Field(description="1 when both shoulders and a hip are seen, else 0")
+    presence: float = Field(description="the pose model's presence for head and shoulders")
+
+
+class Person(BaseModel):
+    """The photo's subject as the pose stage found it."""
+
+    keypoints: list[Keypoint] = Field(description="33 landmarks, MediaPipe's order")
+    framing: Framing = Field(description="the lowest part of the body in view")
+    bbox: BoundingBox
+    confidence: float = Field(ge=0, le=1, description="probability that this is a person")
+    evidence: PersonEvidence
+    person_count: int = Field(ge=1, description="people in the photo, faces without a pose too")
+    overlapping_people: int = Field(0, ge=0, description="other people overlapping the subject")
+    face_box: BoundingBox | None = Field(None, description="the subject's face, when seen")
+
+
+class Colour(BaseModel):
+    """A dominant clothing colour."""
+
+    hex: str = Field(pattern="^#[0-9a-f]{6}$")
+    rgb: tuple[int, int, int]
+    fraction: float = Field(ge=0, le=1, description="its share of the clothing pixels")
+    name: str = Field(description="the nearest CSS colour name, by perceived difference")
+
+
+class AgeEstimate(BaseModel):
+    status: Literal["ok", "unknown"]
+    estimate: int | None = Field(None, description="years; null when unknown")
+    range: tuple[int, int] | None = Field(None, description="plausible years, low and high")
+
+
+class SexEstimate(BaseModel):
+    value: Literal["female", "male", "unknown"]
+    confidence: float | None = Field(None, description="null when unknown")
+
+
+class Face(BaseModel):
+    """The subject's face: `ok` with its readings, `unknown` with why, or `off` for the job."""
+
+    status: Literal["ok", "unknown", "off"]
+    reason: str | None = Field(None, description="why there is no reading (unknown, off)")
+    box: BoundingBox | None = None
+    detection_confidence: float | None = None
+    age: AgeEstimate | None = None
+    sex: SexEstimate | None = None
+
+
 class ResultQuality(BaseModel):
     """How sure the result is (see service/quality.py)."""
 
     person_confidence: float = Field(description="probability that the subject is a person")
-    framing: str = Field(description="full_body, upper_body, head_and_shoulders or face_only")
+    framing: Framing
     clothing_share: float | None = Field(
         None, description="share of the person the clothing colours were taken from"
     )
@@ -148,14 +226,14 @@ class JobResult(JobSummary):
 
     schema_version: str = SCHEMA_VERSION
     image: ImageFacts | None = None
-    person: dict[str, Any] | None = None
-    colors: list[dict[str, Any]] | None = None
+    person: Person | None = None
+    colors: list[Colour] | None = None
     colors_note: str | None = Field(
         default=None,
         description="why `colors` is empty when it is: too little clothing was left once head, "
         "hair, skin and hands were taken out, and its colours would describe those instead",
     )
-    face: dict[str, Any] | None = None
+    face: Face | None = None
     quality: ResultQuality | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
     timings_ms: dict[str, int] = Field(default_factory=dict)

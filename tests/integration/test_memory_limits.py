@@ -36,8 +36,9 @@ from silhouette.names import CLOTHING_MASK, PERSON_MASK, PROJECT_ROOT
 from silhouette.pipeline import PIPELINE
 from silhouette.schema import PipelineState, Stage, StageResult
 from silhouette.service import keys
+from silhouette.service.stages.pose import person_of
 from silhouette.vision import imaging
-from silhouette.vision.pose import estimate_pose, to_facts
+from silhouette.vision.pose import estimate_pose
 from silhouette.vision.types import PoseEstimate
 
 
@@ -91,7 +92,7 @@ def _with_sample_pose(
     bench.DirectoryStore(case_dir / "objects").put(mask_key, imaging.encode_png(mask), "image/png")
     sample_height, sample_width = sample.person_mask.shape
     scale = min(case.width / sample_width, case.height / sample_height)
-    person = _scaled_person(to_facts(sample), scale)
+    person = _scaled_person(person_of(sample).model_dump(mode="json"), scale)
     state.stages[Stage.POSE] = StageResult(
         artifacts={PERSON_MASK: mask_key}, facts={"person": person}
     )

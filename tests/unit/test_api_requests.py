@@ -90,6 +90,28 @@ def test_the_openapi_document_is_valid_and_declares_plain_json_types():
     assert all("X-Request-ID" in upload_answers[status]["headers"] for status in ("201", "400"))
 
 
+def test_the_openapi_document_describes_the_result_fully():
+    """A client generated from the document gets typed people, keypoints, colours and faces,
+    not free-form objects."""
+    schemas = call_api("GET", "/openapi.json").json["components"]["schemas"]
+
+    result = schemas["ResultWithDownloads"]["properties"]
+    assert result["person"]["anyOf"][0] == {"$ref": "#/components/schemas/Person"}
+    assert result["colors"]["anyOf"][0]["items"] == {"$ref": "#/components/schemas/Colour"}
+    assert result["face"]["anyOf"][0] == {"$ref": "#/components/schemas/Face"}
+    person = schemas["Person"]["properties"]
+    assert person["keypoints"]["items"] == {"$ref": "#/components/schemas/Keypoint"}
+    assert set(person["framing"]["enum"]) == {
+        "full_body",
+        "upper_body",
+        "head_and_shoulders",
+        "face_only",
+    }
+    assert {"x", "y", "nx", "ny", "visibility", "in_frame"} <= set(schemas["Keypoint"]["required"])
+    assert schemas["Colour"]["properties"]["hex"]["pattern"] == "^#[0-9a-f]{6}$"
+    assert set(schemas["Face"]["properties"]["status"]["enum"]) == {"ok", "unknown", "off"}
+
+
 # Options as stored -------------------------------------------------------------------------
 
 

@@ -15,6 +15,8 @@ from silhouette.schema import (
     FinalizeRequest,
     JobResult,
     JobStatus,
+    Person,
+    PersonEvidence,
     PipelineState,
     Stage,
     StageResult,
@@ -209,13 +211,15 @@ def colours_stage(clothing_facts: dict) -> PipelineState:
     )
     store.put(image_key, imaging.encode_png(image), "image/png")
     store.put(mask_key, imaging.encode_png(alpha), "image/png")
-    person = {
-        "keypoints": [],
-        "bbox": Box(20, 5, 160, 235).as_dict(),
-        "face_box": FACE.as_dict(),
-        "confidence": 0.95,
-        "framing": "upper_body",
-    }
+    person = Person(
+        keypoints=[],
+        framing="upper_body",
+        bbox=Box(20, 5, 160, 235).as_dict(),
+        confidence=0.95,
+        evidence=PersonEvidence(agreement=0.9, face=0.9, torso=1, presence=1),
+        person_count=1,
+        face_box=FACE.as_dict(),
+    ).model_dump(mode="json")
     state = PipelineState(
         job_id=job,
         bucket="photos",

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from silhouette.service.stages.colors import colour_of
 from silhouette.vision.colors import (
     CSS_COLORS,
     DominantColor,
@@ -17,7 +18,6 @@ from silhouette.vision.colors import (
     dominant_colors,
     nearest_css_name,
     rgb_to_lab,
-    to_facts,
 )
 
 # Regions (left, top, right, bottom) that were viewed and hold one garment each.
@@ -216,7 +216,7 @@ def test_rejects_a_mask_of_another_size_and_a_colour_count_below_one():
 def test_facts_are_json_ready():
     colors = [DominantColor(hex="#d7603a", rgb=(215, 96, 58), fraction=2 / 3, name="orangered")]
 
-    facts = to_facts(colors)
+    facts = [colour_of(color).model_dump(mode="json") for color in colors]
 
     assert facts == [
         {"hex": "#d7603a", "rgb": [215, 96, 58], "fraction": 0.6667, "name": "orangered"}

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from silhouette.service.stages.face import face_of
 from silhouette.vision import face
-from silhouette.vision.face import FaceAnalysis, analyse_face, detect_face, to_facts
+from silhouette.vision.face import FaceAnalysis, analyse_face, detect_face
 from silhouette.vision.types import Box
 
 PHOTOS = ("astronaut", "camera", "zidane", "bus", "chelsea", "coffee")
@@ -130,7 +131,10 @@ def test_street_scene_finds_a_small_face_and_never_calls_the_men_women(sample, a
 @pytest.mark.parametrize("name", ["chelsea", "coffee"])
 def test_photos_without_people_have_no_face(analysed, name):
     assert analysed[name] is None
-    assert to_facts(analysed[name]) == {"status": "unknown", "reason": "no face found"}
+    assert face_of(analysed[name]).model_dump(exclude_none=True) == {
+        "status": "unknown",
+        "reason": "no face found",
+    }
 
 
 def test_hint_directs_the_search_to_the_pose_stage_subject(sample):
@@ -156,7 +160,7 @@ def test_a_hint_without_a_face_reads_no_one_else_s(sample, analysed):
 
 
 def test_facts_report_estimates_with_their_uncertainty(analysed):
-    facts = to_facts(analysed["astronaut"])
+    facts = face_of(analysed["astronaut"]).model_dump(mode="json")
     assert json.loads(json.dumps(facts)) == facts
     assert facts["status"] == "ok"
     assert set(facts["box"]) == {"x", "y", "width", "height"}
@@ -167,7 +171,7 @@ def test_facts_report_estimates_with_their_uncertainty(analysed):
 
 
 def test_facts_say_unknown_instead_of_guessing(analysed):
-    facts = to_facts(analysed["camera"])
+    facts = face_of(analysed["camera"]).model_dump(mode="json")
     assert facts["status"] == "ok"
     assert facts["age"] == {"status": "unknown", "estimate": None, "range": None}
     assert facts["sex"] == {"value": "unknown", "confidence": None}

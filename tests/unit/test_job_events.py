@@ -12,6 +12,7 @@ from jsonschema import ValidationError
 
 from silhouette.schema import (
     FinalizeRequest,
+    ImageFacts,
     JobOptions,
     JobResult,
     JobStatus,
@@ -22,11 +23,19 @@ from silhouette.schema import (
 )
 from silhouette.service import keys
 from silhouette.service.finalize import record_fields
-from silhouette.service.notifications import DETAIL_SCHEMA_PATH, job_event_detail
+from silhouette.service.notifications import DETAIL_SCHEMA_PATH, DETAIL_TYPES, job_event_detail
 
 JOB = "0123456789abcdef0123456789abcdef"
 RECEIVED = datetime(2026, 11, 21, 10, 0, tzinfo=UTC)
 IMAGE = {"width": 810, "height": 1080, "format": "JPEG"}
+PERSON = {
+    "keypoints": [],
+    "framing": "full_body",
+    "bbox": {"x": 40, "y": 60, "width": 500, "height": 990},
+    "confidence": 0.9,
+    "evidence": {"agreement": 0.9, "face": 0.8, "torso": 1.0, "presence": 1.0},
+    "person_count": 1,
+}
 
 
 def _ran(stage: Stage, *artifacts: str, **facts: object) -> tuple[Stage, StageResult]:
@@ -66,7 +75,7 @@ COMPLETED = _finished(
     JobStatus.COMPLETED,
     [
         _ran(Stage.INGEST, "image", image=IMAGE),
-        _ran(Stage.POSE, "person_mask", person={"confidence": 0.9, "framing": "full_body"}),
+        _ran(Stage.POSE, "person_mask", person=PERSON),
         _ran(Stage.SEGMENT, "cutout", "clothing_mask"),
         _ran(Stage.COLORS, colors=[]),
         _ran(Stage.FACE, "face_crop", face={"status": "unknown"}),
@@ -113,6 +122,18 @@ def test_the_schema_file_lists_exactly_the_fields_of_the_detail():
 
     assert set(schema["required"]) == set(schema["properties"]) == set(_detail(COMPLETED))
     assert schema["additionalProperties"] is False
+
+
+def test_the_schema_file_agrees_with_the_result_model():
+    """The event carries fields of the job's result: the schema partners code against says of
+    them what the model (and so the API's OpenAPI document) says."""
+    schema = json.loads(DETAIL_SCHEMA_PATH.read_text())["properties"]
+    image = ImageFacts.model_json_schema()
+
+    assert set(schema) - {"schema_version", "result_key"} <= set(JobResult.model_fields)
+    assert set(schema["image"]["properties"]) == set(image["properties"])
+    assert set(schema["image"]["required"]) == set(image["required"])
+    assert set(schema["status"]["enum"]) == {status.value for status in DETAIL_TYPES}
 
 
 @pytest.mark.parametrize(

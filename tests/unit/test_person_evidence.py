@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from silhouette.service.stages.pose import person_of
 from silhouette.vision import evidence
-from silhouette.vision.pose import candidates, estimate_pose, find_faces, to_facts
+from silhouette.vision.pose import candidates, estimate_pose, find_faces
 from silhouette.vision.types import Box
 
 
@@ -83,7 +84,7 @@ def test_a_skeleton_stitched_from_two_neighbours_gives_way_to_the_person_s_own(
 
 def test_confidence_is_the_calibrated_probability_and_the_evidence_is_reported(sample):
     image = np.asarray(Image.open(sample.path("astronaut")).convert("RGB"))
-    person = to_facts(estimate_pose(image))
+    person = person_of(estimate_pose(image)).model_dump(mode="json")
 
     assert set(person["evidence"]) == {"agreement", "face", "torso", "presence"}
     assert person["evidence"]["face"] > 0.5  # her face is in plain view

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
+from silhouette.service.stages.pose import person_of
 from silhouette.settings import get_settings
 from silhouette.vision import decoding, imaging
-from silhouette.vision.pose import LANDMARK_NAMES, estimate_pose, to_facts
+from silhouette.vision.pose import LANDMARK_NAMES, estimate_pose
 from silhouette.vision.types import Keypoint, framing
 
 
@@ -93,7 +94,7 @@ def test_a_large_photo_gives_the_same_pose_in_its_own_pixels(sample, bus):
 def test_portraits_and_greyscale_photos_are_found(sample, name):
     estimate = estimate_pose(rgb(sample, name))
     assert estimate is not None and estimate.confidence > 0.8
-    facts = to_facts(estimate)
+    facts = person_of(estimate).model_dump(mode="json")
     assert len(facts["keypoints"]) == 33 and facts["person_count"] >= 1
 
 
@@ -191,14 +192,14 @@ def test_pose_never_crashes_on_extreme_strips(sample, tmp_path, width, height):
 )
 def test_the_framing_says_how_much_of_the_subject_the_photo_shows(eval_set, eval_labels, name):
     image = np.asarray(ImageOps.exif_transpose(Image.open(eval_set.path(name))).convert("RGB"))
-    person = to_facts(estimate_pose(image))
+    person = person_of(estimate_pose(image)).model_dump(mode="json")
 
     assert person["framing"] == eval_labels[name]["framing"]
 
 
 def test_keypoints_beyond_the_photo_are_marked_and_not_used(sample):
     # The astronaut is cut off at the waist: MediaPipe still places hips and legs below it.
-    person = to_facts(estimate_pose(rgb(sample, "astronaut")))
+    person = person_of(estimate_pose(rgb(sample, "astronaut"))).model_dump(mode="json")
     outside = {k["name"] for k in person["keypoints"] if not k["in_frame"]}
 
     assert {"left_ankle", "right_ankle", "left_knee", "right_knee"} <= outside

@@ -6,6 +6,8 @@ import numpy as np
 from PIL import Image
 
 from silhouette.service.quality import assess
+from silhouette.service.stages.face import face_of
+from silhouette.service.stages.pose import person_of
 from silhouette.settings import get_settings
 from silhouette.vision import decoding, face, imaging, pose
 from silhouette.vision.evidence import SURE_PERSON
@@ -15,7 +17,10 @@ def facts_for(sample, name: str) -> dict:
     image = np.asarray(Image.open(sample.path(name)).convert("RGB"))
     estimate = pose.estimate_pose(image)
     analysed = face.analyse_face(image, hint=estimate.face_box or estimate.bbox)
-    return {"person": pose.to_facts(estimate), "face": face.to_facts(analysed)}
+    return {
+        "person": person_of(estimate).model_dump(mode="json"),
+        "face": face_of(analysed).model_dump(mode="json"),
+    }
 
 
 def test_a_clear_portrait_is_reliable(sample):
@@ -46,7 +51,7 @@ def test_each_unreliable_part_gets_a_reason(sample):
 
 def test_a_face_only_photo_says_there_is_no_body(eval_set):
     image = np.asarray(Image.open(eval_set.path("terminator_face")).convert("RGB"))
-    person = pose.to_facts(pose.estimate_pose(image))
+    person = person_of(pose.estimate_pose(image)).model_dump(mode="json")
 
     quality = assess({"person": person, "face": {"status": "off"}})
 
@@ -62,7 +67,7 @@ def test_people_pressed_against_the_subject_make_its_colours_unreliable(eval_set
         eval_set.path("children").read_bytes(), decoding.Limits.from_settings(get_settings())
     )
     image = imaging.decode(normalised.png)  # on white, as ingest composites a transparent photo
-    person = pose.to_facts(pose.estimate_pose(image))
+    person = person_of(pose.estimate_pose(image)).model_dump(mode="json")
 
     quality = assess({"person": person, "face": {"status": "off"}})
 

@@ -6,28 +6,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from silhouette.schema import ResultQuality
+from silhouette.schema import Face, Person, ResultQuality
 from silhouette.vision.evidence import SURE_PERSON
 
 
 def assess(facts: dict[str, Any]) -> ResultQuality | None:
     """The quality block of a result assembled from the stages' facts (None without a person:
     a rejected or failed job has nothing to qualify)."""
-    person = facts.get("person")
-    if person is None:
+    if facts.get("person") is None:
         return None
+    person = Person.model_validate(facts["person"])
+    face = Face.model_validate(facts["face"]) if facts.get("face") else None
     notes = []
-    confidence = person["confidence"]
-    if confidence < SURE_PERSON:
+    if person.confidence < SURE_PERSON:
         notes.append(
-            f"the person is uncertain ({confidence:.0%}): the models only partly agree that "
-            "this is a person"
+            f"the person is uncertain ({person.confidence:.0%}): the models only partly agree "
+            "that this is a person"
         )
-    if person["framing"] == "face_only":
+    if person.framing == "face_only":
         notes.append("only the face is in view: there is no body to measure or describe")
-    overlapping = person.get("overlapping_people", 0)
-    if overlapping:
-        others = "another person overlaps" if overlapping == 1 else f"{overlapping} people overlap"
+    if person.overlapping_people:
+        count = person.overlapping_people
+        others = "another person overlaps" if count == 1 else f"{count} people overlap"
         notes.append(
             f"{others} the subject: the colours may include their clothing, and the skeleton "
             "their limbs"
@@ -35,15 +35,12 @@ def assess(facts: dict[str, Any]) -> ResultQuality | None:
     clothing = facts.get("clothing") or {}
     if clothing.get("reason"):
         notes.append(clothing["reason"])
-    face = facts.get("face") or {}
     face_usable = _face_usable(face)
-    if face_usable is False:
-        notes.append(
-            f"the face could not be read: {face.get('reason') or 'its estimates are unsure'}"
-        )
+    if face is not None and face_usable is False:
+        notes.append(f"the face could not be read: {face.reason or 'its estimates are unsure'}")
     return ResultQuality(
-        person_confidence=confidence,
-        framing=person["framing"],
+        person_confidence=person.confidence,
+        framing=person.framing,
         clothing_share=clothing.get("share_of_person"),
         face_usable=face_usable,
         reliable=not notes,
@@ -51,10 +48,10 @@ def assess(facts: dict[str, Any]) -> ResultQuality | None:
     )
 
 
-def _face_usable(face: dict[str, Any]) -> bool | None:
+def _face_usable(face: Face | None) -> bool | None:
     """Whether age or sex could be read; None when face analysis was switched off."""
-    if not face or face.get("status") == "off":
+    if face is None or face.status == "off":
         return None
-    if face.get("status") != "ok":
+    if face.status != "ok" or face.age is None or face.sex is None:
         return False
-    return face["age"]["status"] == "ok" or face["sex"]["value"] != "unknown"
+    return face.age.status == "ok" or face.sex.value != "unknown"

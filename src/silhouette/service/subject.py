@@ -1,11 +1,12 @@
-"""The primary subject as the pose stage recorded it (see pose.to_facts), for later stages."""
+"""The primary subject as the pose stage recorded it (schema.Person), in the vision code's
+terms, for the stages after it."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from silhouette.schema import PipelineState, Stage
-from silhouette.vision.types import KEYPOINT_FIELDS, Box, Keypoint
+from silhouette.schema import BoundingBox, Person, PipelineState, Stage
+from silhouette.vision.types import Box, Keypoint
 
 
 @dataclass(frozen=True)
@@ -13,17 +14,23 @@ class Subject:
     keypoints: list[Keypoint]
     bbox: Box
     face_box: Box | None
-    confidence: float  # the probability that this is a person (see evidence.py)
+    confidence: float  # the probability that this is a person (see vision/evidence.py)
 
 
 def subject(state: PipelineState) -> Subject:
-    person = state.stages[Stage.POSE].facts["person"]
+    return subject_of(Person.model_validate(state.stages[Stage.POSE].facts["person"]))
+
+
+def subject_of(person: Person) -> Subject:
     return Subject(
         keypoints=[
-            Keypoint(**{field: point[field] for field in KEYPOINT_FIELDS})
-            for point in person["keypoints"]
+            Keypoint(k.name, k.x, k.y, k.nx, k.ny, k.z, k.visibility) for k in person.keypoints
         ],
-        bbox=Box(**person["bbox"]),
-        face_box=Box(**person["face_box"]) if person.get("face_box") else None,
-        confidence=person["confidence"],
+        bbox=box(person.bbox),
+        face_box=box(person.face_box) if person.face_box else None,
+        confidence=person.confidence,
     )
+
+
+def box(found: BoundingBox) -> Box:
+    return Box(found.x, found.y, found.width, found.height)

@@ -8,7 +8,6 @@ orange suit reads as one orange rather than five shades of it."""
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
 
 import cv2
 import numpy as np
@@ -105,19 +104,6 @@ def dominant_colors(
     return [
         _describe(centre, fraction)
         for centre, fraction in sorted(zip(centres, fractions, strict=True), key=lambda c: -c[1])
-    ]
-
-
-def to_facts(colors: list[DominantColor]) -> list[dict[str, Any]]:
-    """JSON-ready colours for the job's record."""
-    return [
-        {
-            "hex": color.hex,
-            "rgb": list(color.rgb),
-            "fraction": round(color.fraction, 4),
-            "name": color.name,
-        }
-        for color in colors
     ]
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
 
 import cv2
 import mediapipe as mp
@@ -145,28 +144,6 @@ def analyse_face(image: np.ndarray, hint: Box | None = None) -> FaceAnalysis | N
         sex=sex,
         sex_confidence=sex_confidence,
     )
-
-
-def to_facts(result: FaceAnalysis | None) -> dict[str, Any]:
-    """What the job record stores under `face`. Estimates the models are unsure of say so and
-    carry no number: the confidence of a withheld sex would only hint at the guess."""
-    if result is None:
-        return {"status": "unknown", "reason": "no face found"}
-    if result.age is None or result.age_range is None:
-        age = {"status": "unknown", "estimate": None, "range": None}
-    else:
-        age = {"status": "ok", "estimate": round(result.age), "range": list(result.age_range)}
-    known_sex = result.sex != "unknown"
-    return {
-        "status": "ok",
-        "box": result.box.as_dict(),
-        "detection_confidence": round(result.detection_confidence, 3),
-        "age": age,
-        "sex": {
-            "value": result.sex,
-            "confidence": round(result.sex_confidence, 3) if known_sex else None,
-        },
-    }
 
 
 def detect_face(image: np.ndarray, hint: Box | None = None) -> FaceDetection | None:

@@ -28,7 +28,6 @@ from silhouette.vision.types import (
     Box,
     Keypoint,
     PoseEstimate,
-    framing,
     head_size,
 )
 
@@ -424,29 +423,3 @@ def _overlap(a: Box, b: Box) -> float:
     """Intersection over the smaller box's area."""
     smaller = min(a.area, b.area)
     return a.intersection(b) / smaller if smaller else 0.0
-
-
-def to_facts(estimate: PoseEstimate) -> dict[str, object]:
-    """The record's `person`: keypoints in pixels and normalised, bbox, confidence, count."""
-    return {
-        "keypoints": [
-            {
-                "name": k.name,
-                "x": round(k.x, 1),
-                "y": round(k.y, 1),
-                "nx": round(k.nx, 4),
-                "ny": round(k.ny, 4),
-                "z": round(k.z, 4),
-                "visibility": round(k.visibility, 3),
-                "in_frame": k.in_frame,
-            }
-            for k in estimate.keypoints
-        ],
-        "framing": framing(estimate.keypoints),
-        "bbox": estimate.bbox.as_dict(),
-        "confidence": round(estimate.confidence, 3),
-        "evidence": {name: round(value, 3) for name, value in estimate.evidence.features().items()},
-        "person_count": estimate.person_count,
-        "overlapping_people": estimate.overlapping_people,
-        "face_box": estimate.face_box.as_dict() if estimate.face_box else None,
-    }

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+from silhouette.schema import Framing
 
 if TYPE_CHECKING:
     from silhouette.vision.evidence import Evidence
@@ -74,7 +76,6 @@ VISIBLE = 0.5
 # head-and-shoulders portrait ends within the top 40% of it.
 FEET_VISIBLE = 0.65
 UPPER_BODY_TORSO = 0.6
-Framing = Literal["full_body", "upper_body", "head_and_shoulders", "face_only"]
 
 
 @dataclass(frozen=True)
@@ -98,9 +99,6 @@ class Keypoint:
     def usable(self) -> bool:
         """Seen and inside the photo: what the overlay draws and later stages rely on."""
         return self.in_frame and self.visibility >= VISIBLE
-
-
-KEYPOINT_FIELDS = ("name", "x", "y", "nx", "ny", "z", "visibility")
 
 
 def head_size(keypoints: list[Keypoint]) -> float:

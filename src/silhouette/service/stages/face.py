@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from silhouette.names import FACE_CROP, WORKING_IMAGE
-from silhouette.schema import PipelineState, StageResult
+from silhouette.schema import AgeEstimate, Face, PipelineState, SexEstimate, StageResult
 from silhouette.service import keys
+from silhouette.service.stages.pose import bounding_box
 from silhouette.service.storage import ArtifactStore
 from silhouette.service.subject import subject
 from silhouette.vision import imaging
-from silhouette.vision.face import analyse_face, to_facts
+from silhouette.vision.face import FaceAnalysis, analyse_face
 from silhouette.vision.model_files import model_version
 
 
@@ -23,6 +24,28 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
         store.put(artifacts[FACE_CROP], imaging.encode_png(result.crop), "image/png")
     return StageResult(
         artifacts=artifacts,
-        facts={"face": to_facts(result)},
+        facts={"face": face_of(result).model_dump(mode="json")},
         models={name: model_version(name) for name in ("face_detector", "age", "gender")},
+    )
+
+
+def face_of(result: FaceAnalysis | None) -> Face:
+    """The result's `face`. Estimates the models are unsure of say so and carry no number:
+    the confidence of a withheld sex would only hint at the guess."""
+    if result is None:
+        return Face(status="unknown", reason="no face found")
+    if result.age is None or result.age_range is None:
+        age = AgeEstimate(status="unknown")
+    else:
+        age = AgeEstimate(status="ok", estimate=round(result.age), range=result.age_range)
+    known_sex = result.sex != "unknown"
+    return Face(
+        status="ok",
+        box=bounding_box(result.box),
+        detection_confidence=round(result.detection_confidence, 3),
+        age=age,
+        sex=SexEstimate(
+            value=result.sex,
+            confidence=round(result.sex_confidence, 3) if known_sex else None,
+        ),
     )

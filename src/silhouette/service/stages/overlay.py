@@ -4,16 +4,14 @@ the person is."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from silhouette.names import CLOTHING_MASK, OVERLAY, WORKING_IMAGE
-from silhouette.schema import PipelineState, Stage, StageResult
+from silhouette.schema import Colour, Face, PipelineState, Stage, StageResult
 from silhouette.service import keys
 from silhouette.service.storage import ArtifactStore
-from silhouette.service.subject import subject
+from silhouette.service.subject import box, subject
 from silhouette.vision import imaging
 from silhouette.vision.overlay import render_overlay
-from silhouette.vision.types import Box, DominantColor
+from silhouette.vision.types import DominantColor
 
 
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
@@ -21,14 +19,15 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     clothing = imaging.decode(store.get(state.artifact(CLOTHING_MASK))) > 0
     found = state.stages[Stage.COLORS].facts
     colors = [
-        DominantColor(color["hex"], tuple(color["rgb"]), color["fraction"], color["name"])
-        for color in found["colors"]
+        DominantColor(colour.hex, colour.rgb, colour.fraction, colour.name)
+        for colour in map(Colour.model_validate, found["colors"])
     ]
     person = subject(state)
     face_box, face_label = person.face_box, "face"
-    face = state.stages[Stage.FACE].facts["face"] if Stage.FACE in state.stages else {}
-    if face.get("status") == "ok":
-        face_box, face_label = Box(**face["box"]), _face_label(face)
+    if Stage.FACE in state.stages:
+        face = Face.model_validate(state.stages[Stage.FACE].facts["face"])
+        if face.status == "ok" and face.box is not None:
+            face_box, face_label = box(face.box), _face_label(face)
     overlay = render_overlay(
         image,
         person.keypoints,
@@ -45,12 +44,12 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     return StageResult(artifacts={OVERLAY: key})
 
 
-def _face_label(face: dict[str, Any]) -> str:
+def _face_label(face: Face) -> str:
     """ "face", with the age range and sex the face stage could read."""
     parts = ["face"]
-    if face["age"]["status"] == "ok":
-        low, high = face["age"]["range"]
+    if face.age is not None and face.age.range is not None:
+        low, high = face.age.range
         parts.append(f"{low}-{high}")
-    if face["sex"]["value"] != "unknown":
-        parts.append(face["sex"]["value"])
+    if face.sex is not None and face.sex.value != "unknown":
+        parts.append(face.sex.value)
     return " ".join(parts)

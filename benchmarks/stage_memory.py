@@ -142,6 +142,13 @@ class DirectoryStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(data)
 
+    def delete_prefix(self, prefix: str) -> int:
+        doomed = [path for path in self.root.rglob("*") if path.is_file()]
+        doomed = [path for path in doomed if str(path.relative_to(self.root)).startswith(prefix)]
+        for path in doomed:
+            path.unlink()
+        return len(doomed)
+
 
 def peak_rss_mb() -> float:
     """This process's peak resident memory so far (VmHWM), in MB of 2**20 bytes."""

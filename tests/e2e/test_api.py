@@ -100,7 +100,7 @@ def test_upload_poll_fetch_results_and_delete_with_only_a_key(stack, sample):
         assert gone.status_code == 404 and gone.json()["error"] == "not_found"
     assert call(stack, "DELETE", f"/jobs/{job_id}").status_code == 404
     assert job_objects(stack, job_id) == []
-    assert records.find(job_id) is None
+    assert records.DYNAMODB_RECORDS.find(job_id) is None
     # Links handed out earlier no longer serve the photo's artifacts.
     assert requests.get(cutout["url"], timeout=30).status_code in (403, 404)
 
@@ -121,7 +121,7 @@ def test_another_tenant_can_neither_read_list_nor_delete_a_job(stack, sample):
     listed_by_b = [job["job_id"] for job in call(stack, "GET", "/jobs", KEY_B).json()["jobs"]]
     assert listed_by_b == [other]
     assert call(stack, "GET", f"/jobs/{job_id}", KEY_A).json()["status"] == "QUEUED"
-    assert records.find(job_id).tenant == "tenant-a"
+    assert records.DYNAMODB_RECORDS.find(job_id).tenant == "tenant-a"
 
 
 def test_requests_without_a_valid_key_are_refused_as_json(stack):
@@ -217,7 +217,7 @@ def test_a_job_being_analysed_can_be_deleted_once_it_has_finished(stack, sample)
     busy = call(stack, "DELETE", f"/jobs/{job_id}")
 
     assert busy.status_code == 409 and busy.json()["error"] == "busy"
-    assert records.find(job_id) is not None
+    assert records.DYNAMODB_RECORDS.find(job_id) is not None
     assert poll_until_finished(stack, job_id)["status"] == "COMPLETED"
     assert call(stack, "DELETE", f"/jobs/{job_id}").status_code == 204
     assert job_objects(stack, job_id) == []
@@ -317,7 +317,7 @@ def test_the_request_id_of_an_upload_request_follows_its_job_through_every_stage
     assert created.status_code == 201, created.text
     assert created.headers["X-Request-ID"] == request_id
     job_id = created.json()["job"]["job_id"]
-    assert records.find(job_id).request_id == request_id
+    assert records.DYNAMODB_RECORDS.find(job_id).request_id == request_id
     if start_path == "minio-webhook":
         announce_uploads(stack, s3_notification=False, eventbridge=False)
     assert post_file(created.json()["upload"], photo).status_code == 204

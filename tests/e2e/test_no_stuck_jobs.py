@@ -90,7 +90,7 @@ def stored_objects(stack: EmbeddedStack, job_id: str) -> list[str]:
 def assert_erasable(job_id: str) -> None:
     """The user can erase the job: DELETE succeeds and nothing of it is left."""
     jobs.delete_job(TENANT, job_id)
-    assert records.find(job_id) is None
+    assert records.DYNAMODB_RECORDS.find(job_id) is None
 
 
 @pytest.mark.parametrize(
@@ -230,7 +230,7 @@ def test_a_job_is_erased_with_its_objects_when_its_retention_ends(stack, sample)
     assert sweep(stack, after=retention - timedelta(hours=1)) == {}
     assert sweep(stack, after=retention + timedelta(minutes=1)) == {"erased": 1}
 
-    assert records.find_any(job_id) is None
+    assert records.DYNAMODB_RECORDS.find_any(job_id) is None
     assert stored_objects(stack, job_id) == []
 
 
@@ -239,7 +239,7 @@ def test_records_carry_the_ttl_attribute_the_table_expires_them_by(stack):
     table = get_settings().table
 
     ttl = stack.client("dynamodb").describe_time_to_live(TableName=table)
-    record = records.get(job.job_id)
+    record = records.DYNAMODB_RECORDS.find(job.job_id)
 
     assert ttl["TimeToLiveDescription"] == {
         "AttributeName": "expires_at",

@@ -66,4 +66,4 @@ def test_the_readme_curl_walk_through(stack, sample, tmp_path):
     assert '"filename": "me-cutout.png"' in result
     assert (tmp_path / "me-cutout.png").read_bytes()[:4] == b"\x89PNG"
     assert run(5, job=job_id).strip() == "204"
-    assert records.find(job_id) is None
+    assert records.DYNAMODB_RECORDS.find(job_id) is None

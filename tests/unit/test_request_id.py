@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 
 from silhouette.schema import JobOptions, PipelineState, Stage, StageResult
-from silhouette.service import api, keys, records
+from silhouette.service import api, keys
 from silhouette.service.handlers import stage_handler
 from silhouette.service.observability import log_keys, logger
-from silhouette.service.records import JobRecord
+from silhouette.service.records import DynamoJobRecords, JobRecord, MemoryJobRecords
 from silhouette.service.starter import start_job, uploaded_objects
 from silhouette.settings import get_settings
 from tests.unit.api_function import LambdaContext, call_api, logged
@@ -200,16 +200,14 @@ def s3_upload_event() -> dict[str, Any]:
     }
 
 
-def test_the_starter_puts_the_jobs_request_id_into_the_state_and_its_log_lines(
-    settings, monkeypatch
-):
-    monkeypatch.setattr(records, "find", lambda job_id: queued_record("created-by-post-7"))
+def test_the_starter_puts_the_jobs_request_id_into_the_state_and_its_log_lines(settings):
+    job_records = MemoryJobRecords([queued_record("created-by-post-7")])
     stepfunctions = RecordingStepFunctions()
     [upload] = uploaded_objects(s3_upload_event())
 
     # As through the MinIO webhook: announced by another API request with its own id.
     with logged() as lines, log_keys(request_id="webhook-request"):
-        assert start_job(upload, stepfunctions, s3=None)
+        assert start_job(upload, stepfunctions, s3=None, job_records=job_records)
         logger.info("webhook answered")
 
     [state] = stepfunctions.inputs
@@ -221,13 +219,13 @@ def test_the_starter_puts_the_jobs_request_id_into_the_state_and_its_log_lines(
     ]
 
 
-def test_a_job_created_before_request_ids_starts_without_one(settings, monkeypatch):
-    monkeypatch.setattr(records, "find", lambda job_id: queued_record(None))
+def test_a_job_created_before_request_ids_starts_without_one(settings):
+    job_records = MemoryJobRecords([queued_record(None)])
     stepfunctions = RecordingStepFunctions()
     [upload] = uploaded_objects(s3_upload_event())
 
     with logged() as lines, log_keys(request_id="webhook-request"):
-        assert start_job(upload, stepfunctions, s3=None)
+        assert start_job(upload, stepfunctions, s3=None, job_records=job_records)
 
     assert stepfunctions.inputs[0].request_id is None
     assert "request_id" not in lines[0]  # not the announcing request's: it made no job
@@ -258,8 +256,10 @@ def logging_stage(state: PipelineState, store: Any) -> StageResult:
 @pytest.fixture
 def processing(monkeypatch):
     """The job's record as a stage sees it: there, and open."""
-    monkeypatch.setattr(records, "mark_processing", lambda job_id, stage: True)
-    monkeypatch.setattr(records, "find", lambda job_id: queued_record("created-by-post-7"))
+    monkeypatch.setattr(DynamoJobRecords, "mark_processing", lambda self, job_id, stage: True)
+    monkeypatch.setattr(
+        DynamoJobRecords, "find", lambda self, job_id: queued_record("created-by-post-7")
+    )
 
 
 def test_every_log_line_of_a_stage_carries_the_jobs_request_id(processing):

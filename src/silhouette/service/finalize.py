@@ -10,11 +10,13 @@ from typing import Any
 from silhouette.names import RESULT_ARTIFACT
 from silhouette.pipeline import PIPELINE
 from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
-from silhouette.service import keys, records
-from silhouette.service.notifications import publish_job_event
+from silhouette.service import keys
+from silhouette.service.notifications import EventBridgePublisher, EventPublisher, job_event
 from silhouette.service.observability import logger, publish_metric
 from silhouette.service.quality import assess
+from silhouette.service.records import DYNAMODB_RECORDS, JobRecords, may_finish
 from silhouette.service.storage import ArtifactStore, put_json
+from silhouette.settings import get_settings
 
 
 def record_fields(request: FinalizeRequest) -> dict[str, Any]:
@@ -96,10 +98,19 @@ def _error_text(request: FinalizeRequest) -> str:
     return f"{where}{error.Error}: {message}" if message else f"{where}{error.Error}"
 
 
-def finalize(request: FinalizeRequest, store: ArtifactStore, event_bus: str) -> dict[str, Any]:
+def finalize(
+    request: FinalizeRequest,
+    store: ArtifactStore,
+    publisher: EventPublisher | None = None,
+    job_records: JobRecords = DYNAMODB_RECORDS,
+) -> dict[str, Any]:
+    """Record the outcome, then announce it. Run again after the event could not be sent, it
+    writes the same outcome again and sends the event (`finish` allows that until
+    `mark_notified`); run after that, or for a job gone or finished otherwise, it does nothing.
+    Events are at least once: two finalizes overlapping before either has notified both send."""
     job_id = request.job.job_id
-    current = records.find(job_id)
-    if current is None or not records.may_finish(current, request.terminal):
+    current = job_records.find(job_id)
+    if current is None or not may_finish(current, request.terminal):
         logger.info("job already finished or deleted; nothing written")
         return {"job_id": job_id, "status": current.status if current else None, "written": False}
     fields = record_fields(request)
@@ -116,11 +127,13 @@ def finalize(request: FinalizeRequest, store: ArtifactStore, event_bus: str) -> 
     # result.json first: once the record is terminal, clients may fetch it at once.
     put_json(store, result_key, result.model_dump(mode="json"))
     fields = {**fields, "updated_at": result.updated_at}
-    if not records.finish(job_id, request.terminal, fields, erase_at=current.expires_at):
+    if not job_records.finish(job_id, request.terminal, fields, erase_at=current.expires_at):
         logger.info("job finished concurrently; nothing written")
         return {"job_id": job_id, "status": None, "written": False}
-    publish_job_event(event_bus, result, result_key)
-    records.mark_notified(job_id)
+    publisher = publisher or EventBridgePublisher(get_settings().event_bus)
+    publisher.publish(job_event(result, result_key))
+    if not job_records.mark_notified(job_id):
+        logger.info("job deleted once its event was sent")
     publish_metric("JobsFinished", 1, status=result.status.value)
     logger.info("job finished", extra={"status": result.status.value})
     return {"job_id": job_id, "status": result.status.value, "written": True}

@@ -17,9 +17,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from silhouette.errors import PermanentError, RejectedInput, TransientError, is_transient_aws_error
 from silhouette.schema import PipelineState, Stage, StageResult
-from silhouette.service import keys, records
+from silhouette.service import keys
 from silhouette.service.observability import log_keys, logger, publish_metric, tracer
-from silhouette.service.storage import ArtifactStore, S3Store, delete_prefixes, s3_client
+from silhouette.service.records import DYNAMODB_RECORDS, JobRecords
+from silhouette.service.storage import ArtifactStore, S3Store
 
 Handler = Callable[[dict[str, Any], LambdaContext], Any]
 StageLogic = Callable[[PipelineState, ArtifactStore], StageResult]
@@ -62,20 +63,25 @@ def transient_aws_errors(what: str) -> Iterator[None]:
 
 
 def run_stage(
-    stage: Stage, state: PipelineState, logic: StageLogic, store: ArtifactStore | None = None
+    stage: Stage,
+    state: PipelineState,
+    logic: StageLogic,
+    store: ArtifactStore | None = None,
+    job_records: JobRecords = DYNAMODB_RECORDS,
 ) -> StageResult:
     started = perf_counter()
+    store = store or S3Store(state.bucket)
     with transient_aws_errors(stage.value):
-        if not records.mark_processing(state.job_id, stage.value):
+        if not job_records.mark_processing(state.job_id, stage.value):
             raise PermanentError(f"job {state.job_id} no longer exists or has already finished")
         try:
-            result = logic(state, store or S3Store(state.bucket))
+            result = logic(state, store)
         except RejectedInput as rejection:
             result = StageResult(outcome="rejected", reason=rejection.reason)
-        if records.find(state.job_id) is None:
+        if job_records.find(state.job_id) is None:
             # Deleted while the stage ran (its execution stopped, the user erased it): what
             # the stage just wrote must not outlive the erasure.
-            delete_prefixes(s3_client(), state.bucket, (keys.artifact_prefix(state.job_id),))
+            store.delete_prefix(keys.artifact_prefix(state.job_id))
             raise PermanentError(f"job {state.job_id} was deleted while {stage.value} ran")
     duration_ms = round((perf_counter() - started) * 1000)
     publish_metric("StageDuration", duration_ms, MetricUnit.Milliseconds, stage=stage.value)

@@ -16,12 +16,11 @@ from typing import Any, Literal
 
 import boto3
 from pydantic import BaseModel, Field
-from pynamodb.exceptions import DoesNotExist
 
 from silhouette.schema import JobOptions, JobResult, JobStatus
-from silhouette.service import keys, records, sweeper
+from silhouette.service import keys, sweeper
 from silhouette.service.observability import logger
-from silhouette.service.records import JobRecord
+from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords, is_page_key
 from silhouette.service.storage import delete_prefixes, s3_client
 from silhouette.settings import get_settings
 
@@ -76,6 +75,7 @@ def create_upload(
     size: int | None = None,
     s3: Any = None,
     request_id: str | None = None,
+    job_records: JobRecords = DYNAMODB_RECORDS,
 ) -> tuple[JobResult, UploadForm]:
     """A QUEUED job and a presigned POST whose policy fixes the key, the content type and the
     largest size. Zero bytes are let through so the pipeline rejects them with a reason.
@@ -84,7 +84,7 @@ def create_upload(
     if size is not None and size > settings.max_upload_bytes:
         raise UploadTooLarge(size, settings.max_upload_bytes)
     job_id = new_job_id()
-    record = records.create_queued(job_id, tenant, filename, options, request_id)
+    record = job_records.create_queued(job_id, tenant, filename, options, request_id)
     logger.info("job created", extra={"job_id": job_id})
     post = (s3 or s3_client()).generate_presigned_post(
         Bucket=settings.bucket,
@@ -105,19 +105,16 @@ def create_upload(
     return record.to_result(), upload
 
 
-def owned(tenant: str, job_id: str) -> JobRecord:
+def owned(tenant: str, job_id: str, job_records: JobRecords = DYNAMODB_RECORDS) -> JobRecord:
     """The tenant's job; `JobNotFound` for a missing id and for another tenant's job alike."""
-    try:
-        record = records.get(job_id)
-    except DoesNotExist:
-        raise JobNotFound(job_id) from None
-    if record.tenant != tenant:
+    record = job_records.find(job_id)
+    if record is None or record.tenant != tenant:
         raise JobNotFound(job_id)
     return record
 
 
-def get_job(tenant: str, job_id: str) -> JobResult:
-    return owned(tenant, job_id).to_result()
+def get_job(tenant: str, job_id: str, job_records: JobRecords = DYNAMODB_RECORDS) -> JobResult:
+    return owned(tenant, job_id, job_records).to_result()
 
 
 def downloads(result: JobResult, s3: Any = None) -> dict[str, DownloadLink]:
@@ -143,27 +140,30 @@ def downloads(result: JobResult, s3: Any = None) -> dict[str, DownloadLink]:
     return links
 
 
-def delete_job(tenant: str, job_id: str, s3: Any = None) -> None:
+def delete_job(
+    tenant: str, job_id: str, s3: Any = None, job_records: JobRecords = DYNAMODB_RECORDS
+) -> None:
     """Erase the photo, every artifact and the record.
 
     Objects go first: if the record cannot be deleted (a stage started meanwhile), nothing of
     the photo is left and the client is told to try again once the job has finished."""
-    record = owned(tenant, job_id)
+    record = owned(tenant, job_id, job_records)
     # PROCESSING whose execution has ended (stopped, timed out) is no longer busy.
     processing = record.status == JobStatus.PROCESSING
     if processing and sweeper.execution_running(job_id, boto3.client("stepfunctions")):
         raise JobBusy(job_id)
     delete_prefixes(s3 or s3_client(), get_settings().bucket, keys.job_prefixes(job_id))
-    if not records.delete(job_id, even_processing=processing):
+    if not job_records.delete(job_id, even_processing=processing):
         raise JobBusy(job_id)
 
 
-def list_jobs(tenant: str, limit: int, cursor: str | None) -> tuple[list[JobResult], str | None]:
+def list_jobs(
+    tenant: str, limit: int, cursor: str | None, job_records: JobRecords = DYNAMODB_RECORDS
+) -> tuple[list[JobResult], str | None]:
     """One page of the tenant's jobs, newest first, and the cursor of the next page."""
-    page = records.for_tenant(tenant, limit, _decode_cursor(tenant, cursor) if cursor else None)
-    results = [record.to_result() for record in page]
-    last = page.last_evaluated_key
-    return results, _encode_cursor(last) if last else None
+    page = job_records.for_tenant(tenant, limit, _decode_cursor(tenant, cursor) if cursor else None)
+    results = [record.to_result() for record in page.records]
+    return results, _encode_cursor(page.last_key) if page.last_key else None
 
 
 def _encode_cursor(last_key: dict[str, Any]) -> str:
@@ -175,7 +175,7 @@ def _decode_cursor(tenant: str, cursor: str) -> dict[str, Any]:
         key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, binascii.Error):
         raise InvalidCursor("not a cursor this API returned") from None
-    if not isinstance(key, dict) or key.get("tenant") != {"S": tenant}:
+    if not is_page_key(key, tenant):
         raise InvalidCursor("not a cursor this API returned")
     return key
 

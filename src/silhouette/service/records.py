@@ -1,4 +1,6 @@
-"""The job record (PynamoDB) and every write to it.
+"""The job record and every write to it, behind the `JobRecords` port: `DynamoJobRecords` is
+the table, `MemoryJobRecords` keeps the same rules in memory for unit tests
+(tests/integration/test_record_contract.py holds the two to one behaviour).
 
 State changes are conditional so that a late or duplicate writer never moves a job out of a
 terminal state: QUEUED -> PROCESSING -> COMPLETED | REJECTED | FAILED, or QUEUED -> EXPIRED.
@@ -10,9 +12,9 @@ backstop that removes records the sweeper missed."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple, Protocol, TypeGuard
 
 from pynamodb.attributes import (
     DynamicMapAttribute,
@@ -23,9 +25,9 @@ from pynamodb.attributes import (
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
-from pynamodb.pagination import ResultIterator
 
 from silhouette.schema import JobOptions, JobResult, JobStatus
 from silhouette.settings import get_settings
@@ -37,6 +39,9 @@ _BOOKKEEPING = frozenset({"notified_at", "request_id", "sweep_day", "sweep_at", 
 UPLOAD_EVENT_GRACE = timedelta(minutes=10)
 # How long a stage may run before the sweeper checks that its execution is still alive.
 STAGE_CHECK_AFTER = timedelta(minutes=15)
+_EXPIRED_REASON = "the photo was not uploaded before the upload form expired"
+# What a page of the tenant-jobs index ends on: the table's key and the index's.
+_PAGE_KEY = ("job_id", "tenant", "created_at")
 
 
 def _now() -> datetime:
@@ -117,6 +122,267 @@ class JobRecord(Model):
         return JobResult.model_validate(data)
 
 
+class JobIdTaken(Exception):
+    """A new job's id is already in use."""
+
+
+class RecordPage(NamedTuple):
+    records: list[JobRecord]
+    # Where the next page starts (`start_after`); None on the last page.
+    last_key: dict[str, Any] | None
+
+
+class JobRecords(Protocol):
+    """Where job records live. Every change but `create_queued` is conditional and says whether
+    it was made, so callers learn that a job moved on or is gone without storage exceptions."""
+
+    def create_queued(
+        self,
+        job_id: str,
+        tenant: str,
+        filename: str | None,
+        options: JobOptions,
+        request_id: str | None = None,
+    ) -> JobRecord:
+        """A new job awaiting its upload; `JobIdTaken` if the id is in use."""
+        ...
+
+    def find(self, job_id: str) -> JobRecord | None:
+        """The job; None if there is none, or only one past its retention period."""
+        ...
+
+    def find_any(self, job_id: str) -> JobRecord | None:
+        """The record even past its retention period (for the sweeper, which erases it)."""
+        ...
+
+    def for_tenant(
+        self, tenant: str, limit: int, start_after: dict[str, Any] | None = None
+    ) -> RecordPage:
+        """Up to `limit` of the tenant's jobs within their retention period, newest first."""
+        ...
+
+    def due_for_sweep(self, now: datetime, lookback_days: int) -> Iterator[str]:
+        """Ids of the jobs whose `sweep_at` has come, over the last `lookback_days` days."""
+        ...
+
+    def sweep_again_at(self, job_id: str, when: datetime) -> None:
+        """Schedule the sweeper's next look at a job (nothing if it is gone)."""
+        ...
+
+    def expire(self, job_id: str, erase_at: datetime) -> bool:
+        """QUEUED -> EXPIRED (the upload never arrived); the sweeper erases it at `erase_at`.
+        False if the job has moved on or is gone."""
+        ...
+
+    def delete(self, job_id: str, even_processing: bool = False) -> bool:
+        """Erase the record unless a stage is running (`even_processing`: its execution has
+        ended, so none will). False if one is, or the job is gone."""
+        ...
+
+    def mark_processing(self, job_id: str, stage: str) -> bool:
+        """Record that `stage` is running. False if the job is gone or already terminal."""
+        ...
+
+    def finish(
+        self, job_id: str, status: JobStatus, fields: dict[str, Any], erase_at: datetime | None
+    ) -> bool:
+        """Write a terminal status with the job's results (a None field removes it); the
+        sweeper comes back at `erase_at` (the end of the retention period) to erase the job.
+
+        Succeeds as `may_finish` says: from an open state, or again with the same status while
+        no event has been sent yet (so a retried finalize can still notify). False otherwise,
+        or if the job no longer exists."""
+        ...
+
+    def mark_notified(self, job_id: str) -> bool:
+        """Record that the job's event was sent, which closes `finish` to retries. False if
+        the job is gone."""
+        ...
+
+
+def may_finish(record: JobRecord, status: JobStatus) -> bool:
+    """Whether `finish(record.job_id, status, ...)` would be allowed."""
+    return record.status in _OPEN or (record.status == status and record.notified_at is None)
+
+
+def is_page_key(key: object, tenant: str) -> TypeGuard[dict[str, Any]]:
+    """Whether `key` can continue a list of `tenant`'s jobs: the key attributes of its index,
+    as strings, naming the tenant (DynamoDB fails a query from any other start)."""
+    return (
+        isinstance(key, dict)
+        and set(key) == set(_PAGE_KEY)
+        and all(
+            isinstance(value, dict) and list(value) == ["S"] and isinstance(value["S"], str)
+            for value in key.values()
+        )
+        and key["tenant"] == {"S": tenant}
+    )
+
+
+# Attribute name -> new value; None removes the attribute. Both adapters apply the same changes.
+Changes = dict[str, Any]
+
+
+def _queued(
+    job_id: str, tenant: str, filename: str | None, options: JobOptions, request_id: str | None
+) -> JobRecord:
+    settings = get_settings()
+    now = _now()
+    sweep_at = now + timedelta(seconds=settings.upload_url_expiry_seconds) + UPLOAD_EVENT_GRACE
+    return JobRecord(
+        job_id=job_id,
+        tenant=tenant,
+        status=JobStatus.QUEUED.value,
+        filename=filename,
+        options=options.model_dump(),
+        request_id=request_id,
+        created_at=now,
+        updated_at=now,
+        expires_at=now + timedelta(days=settings.retention_days),
+        **_sweep(sweep_at),
+    )
+
+
+def _sweep(when: datetime) -> Changes:
+    return {"sweep_day": _day(when), "sweep_at": when}
+
+
+def _day(moment: datetime) -> str:
+    return date.isoformat(moment.astimezone(UTC).date())
+
+
+def _expiry(erase_at: datetime) -> Changes:
+    return {
+        "status": JobStatus.EXPIRED.value,
+        "reason": _EXPIRED_REASON,
+        "updated_at": _now(),
+        **_sweep(erase_at),
+    }
+
+
+def _processing(stage: str) -> Changes:
+    now = _now()
+    return {
+        "status": JobStatus.PROCESSING.value,
+        "stage": stage,
+        "updated_at": now,
+        **_sweep(now + STAGE_CHECK_AFTER),
+    }
+
+
+def _finished(status: JobStatus, fields: Changes, erase_at: datetime | None) -> Changes:
+    assert status.is_terminal
+    sweep = _sweep(erase_at) if erase_at is not None else {}
+    return {"status": status.value, "stage": None, **sweep, "updated_at": _now(), **fields}
+
+
+def _visible(record: JobRecord | None) -> JobRecord | None:
+    """The record unless it is past its retention period (clients no longer see it then)."""
+    return None if record is None or record.expired_by(_now()) else record
+
+
+class DynamoJobRecords:
+    """The job records in the DynamoDB table the settings name."""
+
+    def create_queued(
+        self,
+        job_id: str,
+        tenant: str,
+        filename: str | None,
+        options: JobOptions,
+        request_id: str | None = None,
+    ) -> JobRecord:
+        _table()  # binds the model to the configured table
+        record = _queued(job_id, tenant, filename, options, request_id)
+        try:
+            record.save(condition=JobRecord.job_id.does_not_exist())
+        except PutError as error:
+            if _is_condition_failure(error):
+                raise JobIdTaken(job_id) from error
+            raise
+        return record
+
+    def find(self, job_id: str) -> JobRecord | None:
+        return _visible(self.find_any(job_id))
+
+    def find_any(self, job_id: str) -> JobRecord | None:
+        try:
+            return _table().get(job_id, consistent_read=True)
+        except DoesNotExist:
+            return None
+
+    def for_tenant(
+        self, tenant: str, limit: int, start_after: dict[str, Any] | None = None
+    ) -> RecordPage:
+        found = _table().by_tenant.query(
+            tenant,
+            scan_index_forward=False,
+            limit=limit,
+            last_evaluated_key=start_after,
+            filter_condition=JobRecord.expires_at.does_not_exist()
+            | (JobRecord.expires_at > _now()),
+        )
+        listed = list(found)  # the iterator knows where the page ends once it has been read
+        return RecordPage(listed, found.last_evaluated_key)
+
+    def due_for_sweep(self, now: datetime, lookback_days: int) -> Iterator[str]:
+        table = _table()
+        for days_ago in range(lookback_days, -1, -1):
+            day = _day(now - timedelta(days=days_ago))
+            for key in table.due_for_sweep.query(day, JobRecord.sweep_at <= now):
+                yield key.job_id
+
+    def sweep_again_at(self, job_id: str, when: datetime) -> None:
+        self._change(job_id, _sweep(when), JobRecord.job_id.exists())
+
+    def expire(self, job_id: str, erase_at: datetime) -> bool:
+        return self._change(job_id, _expiry(erase_at), JobRecord.status == JobStatus.QUEUED.value)
+
+    def delete(self, job_id: str, even_processing: bool = False) -> bool:
+        condition = JobRecord.job_id.exists()
+        if not even_processing:
+            condition &= JobRecord.status != JobStatus.PROCESSING.value
+        try:
+            _table()(job_id=job_id).delete(condition=condition)
+        except DeleteError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+    def mark_processing(self, job_id: str, stage: str) -> bool:
+        return self._change(job_id, _processing(stage), JobRecord.status.is_in(*_OPEN))
+
+    def finish(
+        self, job_id: str, status: JobStatus, fields: dict[str, Any], erase_at: datetime | None
+    ) -> bool:
+        # `may_finish` as a condition.
+        condition = JobRecord.status.is_in(*_OPEN) | (
+            (JobRecord.status == status.value) & JobRecord.notified_at.does_not_exist()
+        )
+        return self._change(job_id, _finished(status, fields, erase_at), condition)
+
+    def mark_notified(self, job_id: str) -> bool:
+        return self._change(job_id, {"notified_at": _now()}, JobRecord.job_id.exists())
+
+    @staticmethod
+    def _change(job_id: str, changes: Changes, condition: Condition) -> bool:
+        """Apply `changes` if `condition` holds (every condition requires the record to exist:
+        an update would otherwise create it)."""
+        attributes = JobRecord.get_attributes()
+        actions = [
+            attributes[name].set(value) if value is not None else attributes[name].remove()
+            for name, value in changes.items()
+        ]
+        try:
+            _table()(job_id=job_id).update(actions=actions, condition=condition)
+        except UpdateError as error:
+            if _is_condition_failure(error):
+                return False
+            raise
+        return True
+
+
 def _table() -> type[JobRecord]:
     settings = get_settings()
     meta = JobRecord.Meta
@@ -127,194 +393,122 @@ def _table() -> type[JobRecord]:
     return JobRecord
 
 
-def create_queued(
-    job_id: str,
-    tenant: str,
-    filename: str | None,
-    options: JobOptions,
-    request_id: str | None = None,
-) -> JobRecord:
-    """A new job awaiting its upload. Fails if the id is already taken."""
-    settings = get_settings()
-    now = _now()
-    sweep_at = now + timedelta(seconds=settings.upload_url_expiry_seconds) + UPLOAD_EVENT_GRACE
-    record = _table()(
-        job_id=job_id,
-        tenant=tenant,
-        status=JobStatus.QUEUED.value,
-        filename=filename,
-        options=options.model_dump(),
-        request_id=request_id,
-        created_at=now,
-        updated_at=now,
-        expires_at=now + timedelta(days=settings.retention_days),
-        sweep_day=_day(sweep_at),
-        sweep_at=sweep_at,
-    )
-    record.save(condition=JobRecord.job_id.does_not_exist())
-    return record
-
-
-def get(job_id: str) -> JobRecord:
-    """Raises `DoesNotExist` if there is no such job, or only an expired one."""
-    record = find_any(job_id)
-    if record is None or record.expired_by(_now()):
-        raise DoesNotExist()
-    return record
-
-
-def find(job_id: str) -> JobRecord | None:
-    try:
-        return get(job_id)
-    except DoesNotExist:
-        return None
-
-
-def for_tenant(
-    tenant: str, limit: int, start_after: dict[str, Any] | None = None
-) -> ResultIterator[JobRecord]:
-    """The tenant's jobs, newest first; the iterator's `last_evaluated_key` continues the list."""
-    return _table().by_tenant.query(
-        tenant,
-        scan_index_forward=False,
-        limit=limit,
-        last_evaluated_key=start_after,
-        filter_condition=JobRecord.expires_at.does_not_exist() | (JobRecord.expires_at > _now()),
-    )
-
-
-def due_for_sweep(now: datetime, lookback_days: int) -> Iterator[str]:
-    """Ids of the jobs whose `sweep_at` has come, over the last `lookback_days` days."""
-    table = _table()
-    for days_ago in range(lookback_days, -1, -1):
-        day = _day(now - timedelta(days=days_ago))
-        for key in table.due_for_sweep.query(day, JobRecord.sweep_at <= now):
-            yield key.job_id
-
-
-def find_any(job_id: str) -> JobRecord | None:
-    """The record even past its retention period (for the sweeper, which erases it)."""
-    try:
-        return _table().get(job_id, consistent_read=True)
-    except DoesNotExist:
-        return None
-
-
-def sweep_again_at(job_id: str, when: datetime) -> None:
-    """Schedule the sweeper's next look at a job."""
-    try:
-        _table()(job_id=job_id).update(
-            actions=_sweep_actions(when), condition=JobRecord.job_id.exists()
-        )
-    except UpdateError as error:
-        if not _is_condition_failure(error):
-            raise
-
-
-def expire(job_id: str, erase_at: datetime) -> bool:
-    """QUEUED -> EXPIRED (the upload never arrived). False if the job has moved on or is gone."""
-    record = _table()(job_id=job_id)
-    try:
-        record.update(
-            actions=[
-                JobRecord.status.set(JobStatus.EXPIRED.value),
-                JobRecord.reason.set("the photo was not uploaded before the upload form expired"),
-                JobRecord.updated_at.set(_now()),
-                *_sweep_actions(erase_at),
-            ],
-            condition=JobRecord.status == JobStatus.QUEUED.value,
-        )
-    except UpdateError as error:
-        if _is_condition_failure(error):
-            return False
-        raise
-    return True
-
-
-def _sweep_actions(when: datetime) -> list[Any]:
-    return [JobRecord.sweep_day.set(_day(when)), JobRecord.sweep_at.set(when)]
-
-
-def _day(moment: datetime) -> str:
-    return date.isoformat(moment.astimezone(UTC).date())
-
-
-def delete(job_id: str, even_processing: bool = False) -> bool:
-    """Erase the record unless a stage is running (`even_processing`: its execution has
-    ended, so none will). False if one is, or the job is gone."""
-    condition = JobRecord.job_id.exists()
-    if not even_processing:
-        condition &= JobRecord.status != JobStatus.PROCESSING.value
-    try:
-        _table()(job_id=job_id).delete(condition=condition)
-    except DeleteError as error:
-        if _is_condition_failure(error):
-            return False
-        raise
-    return True
-
-
-def mark_processing(job_id: str, stage: str) -> bool:
-    """Record that `stage` is running. False if the job is gone or already terminal."""
-    table = _table()
-    try:
-        table(job_id=job_id).update(
-            actions=[
-                JobRecord.status.set(JobStatus.PROCESSING.value),
-                JobRecord.stage.set(stage),
-                JobRecord.updated_at.set(_now()),
-                *_sweep_actions(_now() + STAGE_CHECK_AFTER),
-            ],
-            condition=JobRecord.status.is_in(*_OPEN),
-        )
-    except UpdateError as error:
-        if _is_condition_failure(error):
-            return False
-        raise
-    return True
-
-
-def may_finish(record: JobRecord, status: JobStatus) -> bool:
-    """Whether `finish(record.job_id, status, ...)` would be allowed (see its condition)."""
-    return record.status in _OPEN or (record.status == status and record.notified_at is None)
-
-
-def finish(
-    job_id: str, status: JobStatus, fields: dict[str, Any], erase_at: datetime | None
-) -> bool:
-    """Write a terminal status with the job's results; the sweeper comes back at `erase_at`
-    (the end of the retention period) to erase the job.
-
-    Succeeds from an open state, or again with the same status while no event has been sent
-    yet (so a retried finalize can still notify). False if the job is already finished
-    otherwise or no longer exists."""
-    assert status.is_terminal
-    table = _table()
-    actions = [JobRecord.status.set(status.value), JobRecord.stage.remove()]
-    if erase_at is not None:
-        actions += _sweep_actions(erase_at)
-    fields = {"updated_at": _now(), **fields}
-    for name, value in fields.items():
-        attribute = getattr(JobRecord, name)
-        actions.append(attribute.set(value) if value is not None else attribute.remove())
-    condition = JobRecord.status.is_in(*_OPEN) | (
-        (JobRecord.status == status.value) & JobRecord.notified_at.does_not_exist()
-    )
-    try:
-        table(job_id=job_id).update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if _is_condition_failure(error):
-            return False
-        raise
-    return True
-
-
-def mark_notified(job_id: str) -> None:
-    _table()(job_id=job_id).update(
-        actions=[JobRecord.notified_at.set(_now())],
-        condition=JobRecord.job_id.exists(),
-    )
-
-
 def _is_condition_failure(error: PutError | UpdateError | DeleteError) -> bool:
     return error.cause_response_code == "ConditionalCheckFailedException"
+
+
+class MemoryJobRecords:
+    """Job records in memory, under the table's conditions, for unit tests. They are kept as
+    DynamoDB items, so every read is a fresh copy, as from the table."""
+
+    def __init__(self, records: Iterable[JobRecord] = ()) -> None:
+        self.items: dict[str, dict[str, Any]] = {
+            record.job_id: record.serialize() for record in records
+        }
+
+    def create_queued(
+        self,
+        job_id: str,
+        tenant: str,
+        filename: str | None,
+        options: JobOptions,
+        request_id: str | None = None,
+    ) -> JobRecord:
+        if job_id in self.items:
+            raise JobIdTaken(job_id)
+        record = _queued(job_id, tenant, filename, options, request_id)
+        self.items[job_id] = record.serialize()
+        return record
+
+    def find(self, job_id: str) -> JobRecord | None:
+        return _visible(self.find_any(job_id))
+
+    def find_any(self, job_id: str) -> JobRecord | None:
+        item = self.items.get(job_id)
+        return JobRecord.from_raw_data(item) if item is not None else None
+
+    def for_tenant(
+        self, tenant: str, limit: int, start_after: dict[str, Any] | None = None
+    ) -> RecordPage:
+        items = sorted(
+            (item for item in self.items.values() if item["tenant"]["S"] == tenant),
+            key=_list_position,
+            reverse=True,
+        )
+        if start_after is not None:
+            items = [item for item in items if _list_position(item) < _list_position(start_after)]
+        listed: list[JobRecord] = []
+        for item in items:
+            if len(listed) == limit:
+                return RecordPage(listed, _page_key(listed[-1]))
+            if (record := _visible(JobRecord.from_raw_data(item))) is not None:
+                listed.append(record)
+        return RecordPage(listed, None)
+
+    def due_for_sweep(self, now: datetime, lookback_days: int) -> Iterator[str]:
+        for days_ago in range(lookback_days, -1, -1):
+            day = _day(now - timedelta(days=days_ago))
+            due = sorted(
+                (record.sweep_at, record.job_id)
+                for record in map(JobRecord.from_raw_data, list(self.items.values()))
+                if record.sweep_day == day
+                and record.sweep_at is not None
+                and record.sweep_at <= now
+            )
+            yield from (job_id for _, job_id in due)
+
+    def sweep_again_at(self, job_id: str, when: datetime) -> None:
+        self._change(job_id, _sweep(when), lambda record: True)
+
+    def expire(self, job_id: str, erase_at: datetime) -> bool:
+        return self._change(
+            job_id, _expiry(erase_at), lambda record: record.status == JobStatus.QUEUED
+        )
+
+    def delete(self, job_id: str, even_processing: bool = False) -> bool:
+        record = self.find_any(job_id)
+        if record is None or (record.status == JobStatus.PROCESSING and not even_processing):
+            return False
+        del self.items[job_id]
+        return True
+
+    def mark_processing(self, job_id: str, stage: str) -> bool:
+        return self._change(job_id, _processing(stage), lambda record: record.status in _OPEN)
+
+    def finish(
+        self, job_id: str, status: JobStatus, fields: dict[str, Any], erase_at: datetime | None
+    ) -> bool:
+        return self._change(
+            job_id,
+            _finished(status, fields, erase_at),
+            lambda record: may_finish(record, status),
+        )
+
+    def mark_notified(self, job_id: str) -> bool:
+        return self._change(job_id, {"notified_at": _now()}, lambda record: True)
+
+    def _change(self, job_id: str, changes: Changes, allowed: Callable[[JobRecord], bool]) -> bool:
+        record = self.find_any(job_id)
+        if record is None or not allowed(record):
+            return False
+        attributes = JobRecord.get_attributes()
+        for name, value in changes.items():
+            if name not in attributes:  # as DynamoJobRecords refuses it
+                raise KeyError(f"a job record has no attribute {name!r}")
+            setattr(record, name, value)
+        self.items[job_id] = record.serialize()
+        return True
+
+
+def _list_position(item: dict[str, Any]) -> tuple[str, str]:
+    """Where a stored item, or a page key, sorts in its tenant's list (ties by id)."""
+    return item["created_at"]["S"], item["job_id"]["S"]
+
+
+def _page_key(record: JobRecord) -> dict[str, Any]:
+    item = record.serialize()
+    return {name: item[name] for name in _PAGE_KEY}
+
+
+# The deployed table: the default wherever a function takes `job_records`.
+DYNAMODB_RECORDS: JobRecords = DynamoJobRecords()

@@ -15,10 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from silhouette.errors import PermanentError
 from silhouette.schema import JobOptions, PipelineState
-from silhouette.service import keys, records
+from silhouette.service import keys
 from silhouette.service.handlers import transient_aws_errors
 from silhouette.service.observability import log_keys, logger, publish_metric
-from silhouette.service.records import JobRecord
+from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords
 from silhouette.service.storage import s3_client
 from silhouette.settings import get_settings
 
@@ -103,7 +103,12 @@ def _size(size: float | None) -> int | None:
     return None if size is None else int(size)
 
 
-def start_job(upload: UploadedObject, stepfunctions: Any, s3: Any) -> bool:
+def start_job(
+    upload: UploadedObject,
+    stepfunctions: Any,
+    s3: Any,
+    job_records: JobRecords = DYNAMODB_RECORDS,
+) -> bool:
     """Start the pipeline for one upload. False when it is not a job upload or already started.
 
     An upload whose job has no record (deleted, or never requested through the API) belongs
@@ -116,7 +121,7 @@ def start_job(upload: UploadedObject, stepfunctions: Any, s3: Any) -> bool:
             extra={"bucket": upload.bucket, "key": upload.key},
         )
         return False
-    record = records.find(job_id)
+    record = job_records.find(job_id)
     if record is None:
         logger.warning("erasing an upload without a job", extra={"job_id": job_id})
         s3.delete_object(Bucket=upload.bucket, Key=upload.key)

@@ -29,6 +29,10 @@ class ArtifactStore(Protocol):
 
     def put(self, key: str, data: bytes, content_type: str) -> None: ...
 
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every object under `prefix`; the number deleted."""
+        ...
+
 
 class S3Store:
     def __init__(self, bucket: str, client: Any | None = None) -> None:
@@ -47,6 +51,9 @@ class S3Store:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.client.put_object(Bucket=self.bucket, Key=key, Body=data, ContentType=content_type)
 
+    def delete_prefix(self, prefix: str) -> int:
+        return delete_prefixes(self.client, self.bucket, (prefix,))
+
 
 class MemoryStore:
     """In-memory store for unit tests of stage logic."""
@@ -63,6 +70,13 @@ class MemoryStore:
     def put(self, key: str, data: bytes, content_type: str) -> None:
         self.objects[key] = data
         self.content_types[key] = content_type
+
+    def delete_prefix(self, prefix: str) -> int:
+        doomed = [key for key in self.objects if key.startswith(prefix)]
+        for key in doomed:
+            del self.objects[key]
+            self.content_types.pop(key, None)
+        return len(doomed)
 
 
 def delete_prefixes(client: Any, bucket: str, prefixes: tuple[str, ...]) -> int:

@@ -23,10 +23,11 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from silhouette.schema import FinalizeRequest, JobStatus, PipelineState, TaskError
-from silhouette.service import keys, records
+from silhouette.service import keys
 from silhouette.service.finalize import finalize
+from silhouette.service.notifications import EventPublisher
 from silhouette.service.observability import log_keys, logger, publish_metric
-from silhouette.service.records import STAGE_CHECK_AFTER, JobRecord
+from silhouette.service.records import DYNAMODB_RECORDS, STAGE_CHECK_AFTER, JobRecord, JobRecords
 from silhouette.service.starter import UploadedObject, execution_arn, start_job
 from silhouette.service.storage import S3Store, delete_prefixes
 from silhouette.settings import get_settings
@@ -43,45 +44,57 @@ _ENDED = {
 
 
 def sweep(
-    now: datetime, stepfunctions: Any, s3: Any, seconds_left: Callable[[], float] | None = None
+    now: datetime,
+    stepfunctions: Any,
+    s3: Any,
+    seconds_left: Callable[[], float] | None = None,
+    job_records: JobRecords = DYNAMODB_RECORDS,
+    publisher: EventPublisher | None = None,
 ) -> dict[str, int]:
     """Look at every job that is due; how many ended up in each outcome. With `seconds_left`
     (the invocation's remaining time), stop in good time: what is left stays due for the next
     run."""
     outcomes: Counter[str] = Counter()
-    for job_id in records.due_for_sweep(now, get_settings().sweep_lookback_days):
+    for job_id in job_records.due_for_sweep(now, get_settings().sweep_lookback_days):
         if seconds_left is not None and seconds_left() < STOP_WITH_SECONDS_LEFT:
             logger.warning("sweep stopped early: the rest is left for the next run")
             break
-        outcomes[look_at(job_id, now, stepfunctions, s3)] += 1
+        outcomes[look_at(job_id, now, stepfunctions, s3, job_records, publisher)] += 1
     for outcome, count in outcomes.items():
         publish_metric("JobsSwept", count, outcome=outcome)
     logger.info("sweep finished", extra={"outcomes": dict(outcomes)})
     return dict(outcomes)
 
 
-def look_at(job_id: str, now: datetime, stepfunctions: Any, s3: Any) -> str:
+def look_at(
+    job_id: str,
+    now: datetime,
+    stepfunctions: Any,
+    s3: Any,
+    job_records: JobRecords = DYNAMODB_RECORDS,
+    publisher: EventPublisher | None = None,
+) -> str:
     """Bring one job forward; what was done: erased, started, expired, failed, running or
     waiting (nothing due yet), or gone."""
     with log_keys(correlation_id=job_id):
-        record = records.find_any(job_id)
+        record = job_records.find_any(job_id)
         if record is None:
             return "gone"
         if record.expired_by(now):
             delete_prefixes(s3, get_settings().bucket, keys.job_prefixes(job_id))
-            records.delete(job_id, even_processing=True)
+            job_records.delete(job_id, even_processing=True)
             logger.info("retention ended: job erased")
             return "erased"
         if JobStatus(record.status).is_terminal:
-            records.sweep_again_at(job_id, record.expires_at or now + STAGE_CHECK_AFTER)
+            job_records.sweep_again_at(job_id, record.expires_at or now + STAGE_CHECK_AFTER)
             return "waiting"
         execution = _execution(job_id, stepfunctions)
         if execution is None:
-            return _start_or_expire(record, now, stepfunctions, s3)
+            return _start_or_expire(record, now, stepfunctions, s3, job_records)
         if execution["status"] == "RUNNING":
-            records.sweep_again_at(job_id, now + STAGE_CHECK_AFTER)
+            job_records.sweep_again_at(job_id, now + STAGE_CHECK_AFTER)
             return "running"
-        return _record_failure(record, execution)
+        return _record_failure(record, execution, job_records, publisher)
 
 
 def execution_running(job_id: str, stepfunctions: Any) -> bool:
@@ -98,7 +111,9 @@ def _execution(job_id: str, stepfunctions: Any) -> dict[str, Any] | None:
         return None
 
 
-def _start_or_expire(record: JobRecord, now: datetime, stepfunctions: Any, s3: Any) -> str:
+def _start_or_expire(
+    record: JobRecord, now: datetime, stepfunctions: Any, s3: Any, job_records: JobRecords
+) -> str:
     bucket, upload_key = get_settings().bucket, keys.upload(record.job_id)
     # A listing rather than HeadObject: the role may list the upload prefix, and a missing
     # photo is then an empty list rather than a 403.
@@ -107,17 +122,22 @@ def _start_or_expire(record: JobRecord, now: datetime, stepfunctions: Any, s3: A
         upload = UploadedObject(
             bucket=bucket, key=upload_key, size=listed[0]["Size"], time=listed[0]["LastModified"]
         )
-        start_job(upload, stepfunctions, s3)
-        records.sweep_again_at(record.job_id, now + STAGE_CHECK_AFTER)
+        start_job(upload, stepfunctions, s3, job_records)
+        job_records.sweep_again_at(record.job_id, now + STAGE_CHECK_AFTER)
         logger.warning("upload event lost: job started by the sweeper")
         return "started"
-    if record.expires_at is None or not records.expire(record.job_id, record.expires_at):
+    if record.expires_at is None or not job_records.expire(record.job_id, record.expires_at):
         return "gone"
     logger.info("upload never arrived: job expired")
     return "expired"
 
 
-def _record_failure(record: JobRecord, execution: dict[str, Any]) -> str:
+def _record_failure(
+    record: JobRecord,
+    execution: dict[str, Any],
+    job_records: JobRecords,
+    publisher: EventPublisher | None,
+) -> str:
     """FAILED through finalize, as the state machine would have recorded it."""
     error, cause = _ENDED[execution["status"]]
     state = PipelineState.model_validate_json(execution["input"]).model_copy(
@@ -129,7 +149,7 @@ def _record_failure(record: JobRecord, execution: dict[str, Any]) -> str:
     )
     # A job that never reached a stage failed waiting for the first one (finalize's default).
     request = FinalizeRequest(terminal=JobStatus.FAILED, job=state, failed_stage=record.stage)
-    finalize(request, S3Store(state.bucket), get_settings().event_bus)
+    finalize(request, S3Store(state.bucket), publisher, job_records)
     logger.warning(
         "execution ended without an outcome: job recorded FAILED",
         extra={"execution_status": execution["status"], "stage": record.stage},
@@ -141,10 +161,16 @@ EXECUTION_STATUS_CHANGE = "Step Functions Execution Status Change"
 
 
 def on_event(
-    event: EventBridgeModel, stepfunctions: Any, s3: Any, seconds_left: Callable[[], float]
+    event: EventBridgeModel,
+    stepfunctions: Any,
+    s3: Any,
+    seconds_left: Callable[[], float],
+    job_records: JobRecords = DYNAMODB_RECORDS,
+    publisher: EventPublisher | None = None,
 ) -> dict[str, int]:
     """A scheduled sweep, or one job whose execution just ended abnormally (AWS sends that
     event at once; the schedule catches whatever it missed). The event's time is "now"."""
     if event.detail_type == EXECUTION_STATUS_CHANGE:
-        return {look_at(event.detail["name"], event.time, stepfunctions, s3): 1}
-    return sweep(event.time, stepfunctions, s3, seconds_left)
+        job_id = event.detail["name"]
+        return {look_at(job_id, event.time, stepfunctions, s3, job_records, publisher): 1}
+    return sweep(event.time, stepfunctions, s3, seconds_left, job_records, publisher)

@@ -11,7 +11,7 @@ import pytest
 
 from silhouette.errors import PermanentError, TransientError
 from silhouette.pipeline import PIPELINE
-from silhouette.schema import JobOptions, JobStatus
+from silhouette.schema import Face, JobOptions, JobStatus
 from silhouette.service import keys
 from tests.e2e.helpers import (
     execution_history,
@@ -33,12 +33,12 @@ def test_photo_completes_with_record_result_json_and_event(stack, sample):
     assert job.status == JobStatus.COMPLETED
     assert (job.image.width, job.image.height, job.image.format) == (810, 1080, "JPEG")
     # Every model ran: pose, cutout and clothing mask, colours with the overlay, face.
-    assert len(job.person["keypoints"]) == 33 and job.person["person_count"] >= 2
-    assert 1 <= len(job.colors) <= 5 and abs(sum(c["fraction"] for c in job.colors) - 1) < 0.01
-    assert job.face["status"] == "ok" and job.face["sex"]["value"] in ("male", "unknown")
+    assert len(job.person.keypoints) == 33 and job.person.person_count >= 2
+    assert 1 <= len(job.colors) <= 5 and abs(sum(c.fraction for c in job.colors) - 1) < 0.01
+    assert job.face.status == "ok" and job.face.sex.value in ("male", "unknown")
     # The result says how sure it is, from the same figures it reports.
-    assert job.quality.person_confidence == job.person["confidence"]
-    assert job.quality.framing == job.person["framing"] == "full_body"
+    assert job.quality.person_confidence == job.person.confidence
+    assert job.quality.framing == job.person.framing == "full_body"
     assert job.quality.reliable == (not job.quality.notes)
     assert set(job.artifacts) == {
         "image",
@@ -145,7 +145,7 @@ def test_face_analysis_can_be_switched_off_per_job(stack, sample):
     job = wait_until_finished(stack, job_id)
 
     assert job.status == JobStatus.COMPLETED and job.options.face is False
-    assert job.face == {"status": "off", "reason": "face analysis was switched off for this job"}
+    assert job.face == Face(status="off", reason="face analysis was switched off for this job")
     assert "face" not in job.timings_ms and "face_crop" not in job.artifacts
     entered = [
         e["stateEnteredEventDetails"]["name"]
@@ -162,10 +162,10 @@ def test_clothing_colours_of_a_real_garment(stack, sample):
 
     # The orange spacesuit is most of the clothing: a red-orange hue, clearly saturated.
     top = job.colors[0]
-    hue, saturation, _ = colorsys.rgb_to_hsv(*(channel / 255 for channel in top["rgb"]))
-    assert top["fraction"] > 0.4
+    hue, saturation, _ = colorsys.rgb_to_hsv(*(channel / 255 for channel in top.rgb))
+    assert top.fraction > 0.4
     assert 0.0 <= hue * 360 <= 30 and saturation > 0.5, top
-    assert job.face["sex"]["value"] in ("female", "unknown")
+    assert job.face.sex.value in ("female", "unknown")
 
 
 def test_duplicate_object_created_events_start_one_execution(stack, sample):

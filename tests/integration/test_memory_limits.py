@@ -133,6 +133,8 @@ def _measure_photo(workspace: Path, sample_pose: PoseEstimate, case: bench.Case)
                 break  # the photo never reaches the later stages
             state.stages[Stage.INGEST] = result
             _with_sample_pose(state, case, case_dir, sample_pose)
+        elif result is not None:
+            state.stages.setdefault(stage, result)  # the overlay draws the colours found
     return measured
 
 

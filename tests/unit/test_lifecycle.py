@@ -270,6 +270,26 @@ def test_finalize_retried_after_the_event_was_refused_sends_it_then(job_records,
     assert len(publisher.events) == 1
 
 
+def test_an_outcome_recorded_but_never_announced_is_announced_by_the_failure_path(
+    job_records, store
+):
+    """Finalize recorded COMPLETED, then could not send the event however often it was
+    retried; the state machine went on to RecordFailure. The job stays COMPLETED and its
+    event, not a FAILED one, goes out then."""
+    job_id = processing_job(job_records, store)
+    publisher = MemoryPublisher(failures=1)
+    with pytest.raises(TransientError):
+        finalize(finalize_request(job_id, JobStatus.COMPLETED), store, publisher, job_records)
+
+    answer = finalize(finalize_request(job_id, JobStatus.FAILED), store, publisher, job_records)
+
+    assert answer == {"job_id": job_id, "status": "COMPLETED", "written": False}
+    [event] = publisher.events
+    assert (event.detail_type, event.detail["status"]) == ("Job Completed", "COMPLETED")
+    recorded = job_records.find(job_id)
+    assert recorded.status == "COMPLETED" and recorded.notified_at is not None
+
+
 class FinalizeMeanwhile:
     """A publisher that, before sending its first event, lets another finalize run to the end."""
 

@@ -11,7 +11,12 @@ from silhouette.names import RESULT_ARTIFACT
 from silhouette.pipeline import PIPELINE
 from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
 from silhouette.service import keys
-from silhouette.service.notifications import EventBridgePublisher, EventPublisher, job_event
+from silhouette.service.notifications import (
+    DETAIL_TYPES,
+    EventBridgePublisher,
+    EventPublisher,
+    job_event,
+)
 from silhouette.service.observability import logger, publish_metric
 from silhouette.service.quality import assess
 from silhouette.service.records import DYNAMODB_RECORDS, JobRecords, may_finish
@@ -106,11 +111,17 @@ def finalize(
 ) -> dict[str, Any]:
     """Record the outcome, then announce it. Run again after the event could not be sent, it
     writes the same outcome again and sends the event (`finish` allows that until
-    `mark_notified`); run after that, or for a job gone or finished otherwise, it does nothing.
-    Events are at least once: two finalizes overlapping before either has notified both send."""
+    `mark_notified`). Run with another outcome for a job whose outcome is recorded but was
+    never announced (the state machine gave up on finalize and went on to RecordFailure), it
+    announces the recorded one. Otherwise, for a job gone or finished and announced, it does
+    nothing. Events are at least once: two finalizes overlapping before either has notified
+    both send."""
     job_id = request.job.job_id
+    publisher = publisher or EventBridgePublisher(get_settings().event_bus)
     current = job_records.find(job_id)
     if current is None or not may_finish(current, request.terminal):
+        if current is not None and current.notified_at is None and current.status in DETAIL_TYPES:
+            _announce(current.to_result(), publisher, job_records)
         logger.info("job already finished or deleted; nothing written")
         return {"job_id": job_id, "status": current.status if current else None, "written": False}
     fields = record_fields(request)
@@ -130,10 +141,14 @@ def finalize(
     if not job_records.finish(job_id, request.terminal, fields, erase_at=current.expires_at):
         logger.info("job finished concurrently; nothing written")
         return {"job_id": job_id, "status": None, "written": False}
-    publisher = publisher or EventBridgePublisher(get_settings().event_bus)
-    publisher.publish(job_event(result, result_key))
-    if not job_records.mark_notified(job_id):
-        logger.info("job deleted once its event was sent")
+    _announce(result, publisher, job_records)
     publish_metric("JobsFinished", 1, status=result.status.value)
     logger.info("job finished", extra={"status": result.status.value})
     return {"job_id": job_id, "status": result.status.value, "written": True}
+
+
+def _announce(result: JobResult, publisher: EventPublisher, job_records: JobRecords) -> None:
+    """The job's event, then the mark that closes `finish` to retries."""
+    publisher.publish(job_event(result, keys.result(result.job_id)))
+    if not job_records.mark_notified(result.job_id):
+        logger.info("job deleted once its event was sent")

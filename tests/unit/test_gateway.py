@@ -108,3 +108,39 @@ def test_routes_without_an_api_key_are_throttled_for_all_callers_together():
     assert function.calls == limit  # the refused request never reached the function
     clock.now += 1  # a second later the route's allowance is back
     assert get_health(gateway).status_code == 200
+
+
+class FakeApiKeys:
+    """API Gateway's key calls for one enabled key in one usage plan; counts the lookups."""
+
+    def __init__(self) -> None:
+        self.lookups = 0
+
+    def get_api_keys(self, includeValues: bool) -> dict:
+        self.lookups += 1
+        return {"items": [{"id": "key-1", "value": "secret-key", "enabled": True}]}
+
+    def get_usage_plans(self) -> dict:
+        return {"items": [{"id": "plan-1"}]}
+
+    def get_usage_plan_keys(self, usagePlanId: str) -> dict:
+        return {"items": [{"id": "key-1"}]}
+
+
+def test_a_key_is_looked_up_once_and_again_after_a_few_seconds():
+    """Each lookup goes through the emulator (~38 ms of CPU): a client polling its jobs every
+    second must not pay it on every request, and a disabled key must still stop working."""
+    gateway, _ = gateway_answering(*[{"statusCode": 200, "body": "{}"}] * 4)
+    keys = FakeApiKeys()
+    gateway._apigateway = keys
+    gateway.clock = clock = FakeClock()
+
+    def list_jobs() -> int:
+        environ = EnvironBuilder(path="/jobs", headers={"x-api-key": "secret-key"}).get_environ()
+        return gateway.handle(Request(environ)).status_code
+
+    assert [list_jobs() for _ in range(3)] == [200] * 3
+    assert keys.lookups == 1
+    clock.now += 10
+    assert list_jobs() == 200
+    assert keys.lookups == 2

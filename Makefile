@@ -32,6 +32,7 @@ bench: setup
 	$(VENV)/python benchmarks/pipeline_load.py
 	$(VENV)/python benchmarks/stage_memory.py
 	$(VENV)/python benchmarks/import_times.py
+	$(VENV)/python benchmarks/side_by_side.py
 
 lint: setup
 	$(VENV)/ruff check src tests functions benchmarks

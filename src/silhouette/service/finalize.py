@@ -117,12 +117,13 @@ def finalize(
     nothing. Events are at least once: two finalizes overlapping before either has notified
     both send."""
     job_id = request.job.job_id
-    publisher = publisher or EventBridgePublisher(get_settings().event_bus)
     current = job_records.find(job_id)
     if current is None or not may_finish(current, request.terminal):
         if current is not None and current.notified_at is None and current.status in DETAIL_TYPES:
+            logger.info("job finished earlier but never announced; announcing it now")
             _announce(current.to_result(), publisher, job_records)
-        logger.info("job already finished or deleted; nothing written")
+        else:
+            logger.info("job already finished or deleted; nothing written")
         return {"job_id": job_id, "status": current.status if current else None, "written": False}
     fields = record_fields(request)
     result = JobResult.model_validate(
@@ -147,8 +148,10 @@ def finalize(
     return {"job_id": job_id, "status": result.status.value, "written": True}
 
 
-def _announce(result: JobResult, publisher: EventPublisher, job_records: JobRecords) -> None:
-    """The job's event, then the mark that closes `finish` to retries."""
+def _announce(result: JobResult, publisher: EventPublisher | None, job_records: JobRecords) -> None:
+    """The job's event (on the settings' bus unless told otherwise), then the mark that closes
+    `finish` to retries."""
+    publisher = publisher or EventBridgePublisher(get_settings().event_bus)
     publisher.publish(job_event(result, keys.result(result.job_id)))
     if not job_records.mark_notified(result.job_id):
         logger.info("job deleted once its event was sent")

@@ -1,5 +1,5 @@
 """The primary subject as the pose stage recorded it (schema.Person), in the vision code's
-terms, for the stages after it."""
+terms, for the stages after it; and boxes between the two."""
 
 from __future__ import annotations
 
@@ -34,3 +34,7 @@ def subject_of(person: Person) -> Subject:
 
 def box(found: BoundingBox) -> Box:
     return Box(found.x, found.y, found.width, found.height)
+
+
+def bounding_box(found: Box) -> BoundingBox:
+    return BoundingBox(**found.as_dict())

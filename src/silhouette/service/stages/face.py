@@ -5,9 +5,8 @@ from __future__ import annotations
 from silhouette.names import FACE_CROP, WORKING_IMAGE
 from silhouette.schema import AgeEstimate, Face, PipelineState, SexEstimate, StageResult
 from silhouette.service import keys
-from silhouette.service.stages.pose import bounding_box
 from silhouette.service.storage import ArtifactStore
-from silhouette.service.subject import subject
+from silhouette.service.subject import bounding_box, subject
 from silhouette.vision import imaging
 from silhouette.vision.face import FaceAnalysis, analyse_face
 from silhouette.vision.model_files import model_version

@@ -5,7 +5,6 @@ from __future__ import annotations
 from silhouette.errors import RejectedInput
 from silhouette.names import PERSON_MASK, WORKING_IMAGE
 from silhouette.schema import (
-    BoundingBox,
     Keypoint,
     Person,
     PersonEvidence,
@@ -14,10 +13,11 @@ from silhouette.schema import (
 )
 from silhouette.service import keys
 from silhouette.service.storage import ArtifactStore
+from silhouette.service.subject import bounding_box
 from silhouette.vision import imaging
 from silhouette.vision.model_files import model_version
 from silhouette.vision.pose import estimate_pose
-from silhouette.vision.types import Box, PoseEstimate, framing
+from silhouette.vision.types import PoseEstimate, framing
 
 
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
@@ -63,7 +63,3 @@ def person_of(estimate: PoseEstimate) -> Person:
         overlapping_people=estimate.overlapping_people,
         face_box=bounding_box(estimate.face_box) if estimate.face_box else None,
     )
-
-
-def bounding_box(box: Box) -> BoundingBox:
-    return BoundingBox(x=box.x, y=box.y, width=box.width, height=box.height)

@@ -1,4 +1,4 @@
-"""Colors stage: dominant clothing colours and the overlay picture."""
+"""Colors stage: the dominant clothing colours."""
 
 from silhouette.schema import Stage
 from silhouette.service.handlers import stage_handler

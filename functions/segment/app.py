@@ -3,5 +3,7 @@
 from silhouette.schema import Stage
 from silhouette.service.handlers import stage_handler
 from silhouette.service.stages import segment
+from silhouette.vision.segmentation import load_models
 
 handler = stage_handler(Stage.SEGMENT, segment.run)
+load_models()  # at init, as Lambda recommends: no job waits for them

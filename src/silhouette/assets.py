@@ -37,6 +37,14 @@ class Source(BaseModel):
     wheel_platform: str | None = None
 
 
+class Conversion(BaseModel):
+    """The file is made from the package's file (see silhouette.model_conversion)."""
+
+    recipe: Literal["isnet-fp32"]
+    source_file: str  # the package's file as it ships (see Manifest.release_path)
+    source_sha256: str  # its digest, checked before converting it
+
+
 class Asset(BaseModel):
     name: str
     file: str
@@ -44,6 +52,7 @@ class Asset(BaseModel):
     sha256: str
     size: int
     source: Source
+    conversion: Conversion | None = None
     license: str
     description: str = ""
 
@@ -64,6 +73,19 @@ class Manifest(BaseModel):
         asset = next(a for a in self.assets if a.name == name)
         return fetch_asset(self, asset)
 
+    def release_path(self, name: str) -> Path:
+        """The verified local file of asset `name` as its package ships it, before conversion
+        (what a script using the release directly would load)."""
+        asset = next(a for a in self.assets if a.name == name)
+        if asset.conversion is None:
+            return self.path(name)
+        release = Asset.model_validate(
+            asset.model_dump()
+            | {"file": asset.conversion.source_file, "sha256": asset.conversion.source_sha256}
+            | {"conversion": None}
+        )
+        return fetch_asset(self, release)
+
 
 class ChecksumMismatch(Exception):
     pass
@@ -82,18 +104,26 @@ def fetch_asset(manifest: Manifest, asset: Asset) -> Path:
     if target.exists() and sha256_of(target) == asset.sha256:
         return target
     data = _read_from_package(asset.source)
-    actual = hashlib.sha256(data).hexdigest()
-    if actual != asset.sha256:
-        raise ChecksumMismatch(
-            f"{asset.name}: {asset.source.package} {asset.source.version} "
-            f"{asset.source.path or asset.source.resource} has sha256 {actual}, "
-            f"manifest says {asset.sha256}"
-        )
+    source = asset.source
+    origin = f"{source.package} {source.version} {source.path or source.resource}"
+    if asset.conversion is not None:
+        _check(data, asset.conversion.source_sha256, f"{asset.name}: {origin}")
+        from silhouette.model_conversion import CONVERSIONS
+
+        data = CONVERSIONS[asset.conversion.recipe](data)
+        origin = f"{origin} converted by {asset.conversion.recipe}"
+    _check(data, asset.sha256, f"{asset.name}: {origin}")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=target.parent, delete=False) as partial:
         partial.write(data)
     Path(partial.name).replace(target)  # atomic: a reader never sees half a model
     return target
+
+
+def _check(data: bytes, sha256: str, what: str) -> None:
+    actual = hashlib.sha256(data).hexdigest()
+    if actual != sha256:
+        raise ChecksumMismatch(f"{what} has sha256 {actual}, manifest says {sha256}")
 
 
 def _read_from_package(source: Source) -> bytes:

@@ -169,18 +169,6 @@ def test_every_function_is_an_image_with_a_dockerfile_and_handler():
         assert (dockerfile.parent / f"{module}.py").exists(), name
 
 
-def test_the_segment_image_compiles_rembgs_numba_kernels_when_it_is_built():
-    # On Lambda the image is read-only: kernels compiled at build time are copied to /tmp at a
-    # cold start (silhouette.vision.kernels); without them the first import of rembg cannot cache.
-    dockerfile = (PROJECT_ROOT / "functions" / "segment" / "Dockerfile").read_text()
-    assert "SILHOUETTE_CACHE=/opt/silhouette" in dockerfile
-    copied, compiled = (
-        dockerfile.index("COPY src/silhouette"),
-        dockerfile.index("silhouette.vision.kernels"),
-    )
-    assert copied < compiled and dockerfile[:compiled].rsplit("\n", 1)[-1].startswith("RUN ")
-
-
 def test_api_gateway_routes_are_exactly_the_api_functions_routes():
     """API Gateway only forwards the routes template.yaml declares: each must exist in the
     function, and every route of the function must be reachable."""

@@ -40,7 +40,7 @@ def loaded(module: str, path: str | None = None) -> set[str]:
         ("the finalize function", "app", "finalize", set()),
         ("the sweeper function", "app", "sweeper", set()),
         ("the colors function", "app", "colors", {"cv2", "sklearn"}),
-        ("the segment function", "app", "segment", {"cv2", "sklearn"}),
+        ("the segment function", "app", "segment", {"cv2", "sklearn", "onnxruntime"}),
         ("the overlay function", "app", "overlay", {"cv2"}),
     ],
 )

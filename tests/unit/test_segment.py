@@ -1,4 +1,4 @@
-"""Cutout and clothing mask on real photos (IS-Net through rembg, MediaPipe person mask)."""
+"""Cutout and clothing mask on real photos (IS-Net matte, MediaPipe person mask)."""
 
 from __future__ import annotations
 

@@ -250,6 +250,7 @@ def serve(port: int, api_port: int, api_keys_file: Path | None, stack_name: str,
         port=port,
         api_port=api_port,
         api_keys=load_api_keys(api_keys_file),
+        provisioned=True,
     ) as stack:
         console.print(f"Silhouette stack {stack_name!r} on {stack.endpoint_url}")
         for name, value in stack.outputs.items():

@@ -39,5 +39,5 @@ def api_target(
         return
     from silhouette.local.stack import EmbeddedStack
 
-    with EmbeddedStack(log_path=log_path) as stack:
+    with EmbeddedStack(log_path=log_path, provisioned=True) as stack:
         yield ApiClient(stack.api_url, next(iter(stack.api_keys))), "embedded stack"

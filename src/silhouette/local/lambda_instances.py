@@ -360,6 +360,20 @@ class FunctionPool:
             raise InitFailed(failure)
         return instance
 
+    def provision(self) -> None:
+        """Start one instance ahead of any invocation, as provisioned concurrency does: its
+        init (imports, models) is paid before the first photo arrives, not in its way. An
+        instance that fails its init is dropped; the first invocation then starts another."""
+        with self._changed:
+            if self._count or self._closed:
+                return
+            self._count += 1
+        try:
+            instance = self._new_instance()
+        except InitFailed:
+            return
+        self._release(instance, lost=False)
+
     def _release(self, instance: Instance, lost: bool) -> None:
         with self._changed:
             self._running.discard(instance)

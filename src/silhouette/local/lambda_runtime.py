@@ -180,6 +180,11 @@ class LambdaRuntime:
                     target=self._run_queued, args=(function_name,), daemon=True
                 ).start()
 
+    def provision(self) -> None:
+        """Start one instance of every function now, all at once (see FunctionPool.provision)."""
+        for pool in self._pools.values():
+            threading.Thread(target=pool.provision, daemon=True).start()
+
     def _new_instance(self, spec: FunctionSpec) -> Instance:
         assert self._spawner is not None and self._log is not None, "runtime not installed"
         log, sandbox, environment = self._log, self._sandbox, self._environment

@@ -76,11 +76,14 @@ class EmbeddedStack:
         parameters: dict[str, str] | None = None,
         root: Path = PROJECT_ROOT,
         read_only_functions: bool = False,
+        provisioned: bool = False,
     ) -> None:
         """`api_keys` maps API key -> tenant; by default one fresh key for tenant `local`.
         `parameters` override the template's, over SILHOUETTE_PARAM_<Name> variables.
         `read_only_functions` runs every function on a read-only filesystem with a private
-        TMPDIR, as in its Lambda container image (Linux, root)."""
+        TMPDIR, as in its Lambda container image (Linux, root). `provisioned` starts one
+        instance of every function as the stack starts, in parallel, as provisioned
+        concurrency would: the first photo does not wait for nine cold starts in a row."""
         self.template = Template(
             root / "template.yaml",
             stack_name,
@@ -97,6 +100,7 @@ class EmbeddedStack:
         self._schedule_rules: dict[str, str] = {}  # function logical id -> its schedule's rule
         self._server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self._saved_environ: dict[str, str] | None = None
+        self._provisioned = provisioned
 
     # Lifecycle ----------------------------------------------------------------------------
 
@@ -113,6 +117,8 @@ class EmbeddedStack:
             self._server.start()
             self.create_resources()
             self.gateway.start()
+            if self._provisioned:
+                self.runtime.provision()
         except BaseException:  # Ctrl-C or a failure while starting: leave nothing running
             self.stop()
             raise

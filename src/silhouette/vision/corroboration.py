@@ -29,6 +29,10 @@ CROP_MARGIN = 0.25
 HEAD_CROP_HEADS, HEAD_CROP_PADDING = 3.0, 0.5
 
 
+def load_models() -> None:
+    _segmenter()
+
+
 @cache
 def _segmenter() -> vision.ImageSegmenter:
     options = vision.ImageSegmenterOptions(

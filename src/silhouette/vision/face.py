@@ -123,6 +123,17 @@ def _session(name: str) -> ort.InferenceSession:
     return ort.InferenceSession(str(model_path(name)), providers=["CPUExecutionProvider"])
 
 
+def load_detector() -> None:
+    _detector()
+
+
+def load_models() -> None:
+    """Load every model analyse_face uses (a function's init calls this: see functions/)."""
+    _detector()
+    _session("age")
+    _session("gender")
+
+
 def analyse_face(image: np.ndarray, hint: Box | None = None) -> FaceAnalysis | None:
     """image: RGB uint8 (H, W, 3). hint: optional face/person region from the pose stage, the
     only place searched when given. Returns None when no face is found."""

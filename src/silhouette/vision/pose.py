@@ -18,10 +18,16 @@ import cv2
 import numpy as np
 from mediapipe.tasks.python import BaseOptions, vision
 
-from silhouette.vision import imaging
+from silhouette.vision import corroboration, imaging
 from silhouette.vision.corroboration import gather
 from silhouette.vision.evidence import PERSON_PROBABILITY, Evidence
-from silhouette.vision.face import SAME_FACE_IOU, FaceDetection, detect_faces, mp_image
+from silhouette.vision.face import (
+    SAME_FACE_IOU,
+    FaceDetection,
+    detect_faces,
+    load_detector,
+    mp_image,
+)
 from silhouette.vision.model_files import model_path
 from silhouette.vision.types import (
     LANDMARK_NAMES,
@@ -145,6 +151,13 @@ def _landmarker() -> vision.PoseLandmarker:
         min_pose_presence_confidence=0.5,
     )
     return vision.PoseLandmarker.create_from_options(options)
+
+
+def load_models() -> None:
+    """Load every model estimate_pose uses (a function's init calls this: see functions/)."""
+    _landmarker()
+    corroboration.load_models()
+    load_detector()
 
 
 def estimate_pose(image: np.ndarray) -> PoseEstimate | None:

@@ -1,36 +1,44 @@
-"""Segment: a transparent cutout of the person (IS-Net matte through rembg, restricted to the
+"""Segment: a transparent cutout of the person (IS-Net's matte, restricted to the
 person the pose stage found) and a binary clothing mask: the person without head, hair, skin and
 hands (see silhouette.vision.clothing)."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
-from PIL import Image
 
 from silhouette.vision import imaging
 from silhouette.vision.clothing import Clothing, find_clothing
-from silhouette.vision.kernels import use_compiled_kernels
 from silhouette.vision.model_files import model_path
 from silhouette.vision.types import Box, Keypoint
 
 if TYPE_CHECKING:
-    from rembg.sessions.base import BaseSession
+    import onnxruntime
 
 # A matte region belongs to the person when this share of it lies on the (dilated) person mask.
 PERSON_SHARE = 0.3
 # Below this share of the person mask covered by the matte, IS-Net missed the person (it looks
 # for the most salient object): the pose stage's person mask is the cutout instead.
 MATTE_MIN_COVERAGE = 0.5
+# IS-Net sees the photo squeezed to this square. Chosen from the measured curve (make eval,
+# benchmarks/matting_sizes.py): against TRAINED_SIDE, the size the model was trained at, 768
+# takes half the time for cutouts that agree at IoU 0.99 (median of 30 photos); at 512 and 640
+# the 10th percentile falls from 0.89 to 0.84-0.86.
+MATTING_SIDE = 768
+TRAINED_SIDE = 1024
+# Where the two sizes disagree, either may be the one that missed part of the person (a dark
+# dress on a dark ground at 768; a face lit from the side at 1024). So when the matte at
+# MATTING_SIDE covers less than this share of the pose stage's person mask (1 photo in 7 of
+# the eval set), IS-Net runs again at TRAINED_SIDE and the matte covering more is kept.
+DOUBTFUL_COVERAGE = 0.9
 # The cutout and clothing mask are worked out on the photo scaled to this long side and only
-# the final alpha and mask are scaled back up: IS-Net sees every photo at 1024 x 1024, so more
-# pixels add no detail to the matte, and full-resolution intermediates of a 50 MP photo (region
-# labels, CIELAB floats) took gigabytes.
+# the final alpha and mask are scaled back up: the matte has no finer detail than MATTING_SIDE,
+# and full-resolution intermediates of a 50 MP photo (region labels, CIELAB floats) took
+# gigabytes.
 WORKING_SIDE = 2048
 # Fast mode's guided filter: window radius as a share of the long side, and its smoothing.
 GUIDED_RADIUS = 0.01
@@ -45,25 +53,40 @@ class Segmentation:
 
 
 @cache
-def _matting_session() -> BaseSession:
-    use_compiled_kernels()  # before rembg's first import (see silhouette.vision.kernels)
+def matting_session() -> onnxruntime.InferenceSession:
+    """IS-Net, loaded once per container, at its init (see functions/segment/app.py)."""
     import onnxruntime as ort
-    from rembg import new_session
 
-    isnet = model_path("isnet")
-    os.environ["U2NET_HOME"] = str(isnet.parent)  # rembg loads custom models only from there
     options = ort.SessionOptions()
     # onnxruntime's arena keeps what a run grew, and grows again on the next: 1.5 GB after one
     # photo and 2.3 GB from the second on with it; 1.3 and 1.55 GB without, and the memory is
-    # returned for the full-resolution work that follows. It costs ~0.2 s of ~2.2 s a photo.
+    # returned for the full-resolution work that follows.
     options.enable_cpu_mem_arena = False
-    return new_session("dis_custom", model_path=str(isnet), sess_opts=options)
+    # Threads that spin between operators burn a core another instance (or stage) could use;
+    # measured no slower alone.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return ort.InferenceSession(
+        str(model_path("isnet")), options, providers=["CPUExecutionProvider"]
+    )
 
 
-def person_matte(image: np.ndarray) -> np.ndarray:
-    """IS-Net's salient-object matte (uint8, H x W) at the image's resolution."""
-    [mask] = _matting_session().predict(Image.fromarray(image))
-    return np.asarray(mask)
+def load_models() -> None:
+    matting_session()
+
+
+def person_matte(image: np.ndarray, side: int = MATTING_SIDE) -> np.ndarray:
+    """IS-Net's salient-object matte (uint8, H x W) at the image's resolution, computed with
+    the photo squeezed to `side` x `side` (the preprocessing of IS-Net's DIS release:
+    scaled to [0, 1], minus 0.5; the output stretched to [0, 1])."""
+    height, width = image.shape[:2]
+    square = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
+    square = square / max(float(square.max()), 1e-6) - 0.5
+    [prediction] = matting_session().run(["output"], {"input": square.transpose(2, 0, 1)[None]})
+    matte = prediction[0, 0]
+    low, high = float(matte.min()), float(matte.max())
+    matte = (matte - low) / max(high - low, 1e-6)
+    matte = cv2.resize(matte, (width, height), interpolation=cv2.INTER_LINEAR)
+    return (np.clip(matte, 0, 1) * 255).astype(np.uint8)
 
 
 def segment_person(
@@ -72,14 +95,15 @@ def segment_person(
     keypoints: list[Keypoint],
     face_box: Box | None,
     fast: bool = False,
+    matting_side: int = MATTING_SIDE,
 ) -> Segmentation:
     """The cutout's alpha and the clothing mask at the photo's resolution, worked out at most
     WORKING_SIDE pixels long (see there). `fast`: the pose stage's person mask fitted to the
-    photo's edges instead of IS-Net's matte."""
+    photo's edges instead of IS-Net's matte (seen at `matting_side`)."""
     height, width = person_mask.shape
     scale = min(1.0, WORKING_SIDE / max(height, width))
     if scale == 1.0:
-        return _segment_working(image, person_mask, keypoints, face_box, fast)
+        return _segment_working(image, person_mask, keypoints, face_box, fast, matting_side)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     working = _segment_working(
         cv2.resize(image, size, interpolation=cv2.INTER_AREA),
@@ -87,6 +111,7 @@ def segment_person(
         [replace(k, x=k.x * scale, y=k.y * scale) for k in keypoints],
         _scaled_box(face_box, scale) if face_box else None,
         fast,
+        matting_side,
     )
     alpha = cv2.resize(working.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
     clothing = _upscaled_mask(working.clothing.mask, (width, height)) & (alpha >= 128)
@@ -99,12 +124,17 @@ def _segment_working(
     keypoints: list[Keypoint],
     face_box: Box | None,
     fast: bool,
+    matting_side: int,
 ) -> Segmentation:
     near_person = _near(person_mask > 0)
     if fast:
         alpha, source = _fitted_to_edges(image, person_mask), "pose_mask_fitted"
     else:
-        alpha, source = _person_alpha(person_matte(image), person_mask, near_person)
+        alpha, source = _person_alpha(person_matte(image, matting_side), person_mask, near_person)
+        if matting_side < TRAINED_SIDE and _coverage(alpha, person_mask) < DOUBTFUL_COVERAGE:
+            second = _person_alpha(person_matte(image, TRAINED_SIDE), person_mask, near_person)
+            if _coverage(second[0], person_mask) > _coverage(alpha, person_mask):
+                alpha, source = second
     # The clothing of the person near the pose stage's mask only (its shares too).
     clothing = find_clothing(image, np.where(near_person, alpha, 0), keypoints, face_box)
     return Segmentation(alpha, clothing, source)
@@ -155,7 +185,6 @@ def _person_alpha(
 ) -> tuple[np.ndarray, str]:
     """The matte's regions that belong to the person; other salient objects and people
     (even touching ones) are dropped."""
-    person = person_mask > 0
     count, labels = cv2.connectedComponents((matte >= 128).astype(np.uint8))
     # Each region's share on the person, counted for all regions in one pass over the pixels.
     sizes = np.bincount(labels.ravel(), minlength=count)
@@ -166,9 +195,15 @@ def _person_alpha(
     # Soft edges: keep the matte's partial alpha in a thin band around the kept regions.
     band = cv2.dilate(keep.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
     alpha = np.where(band & near_person, matte, 0).astype(np.uint8)
-    if person.any() and (alpha[person] >= 128).mean() < MATTE_MIN_COVERAGE:
+    if _coverage(alpha, person_mask) < MATTE_MIN_COVERAGE:
         return person_mask.astype(np.uint8), "pose_mask"
     return alpha, "isnet"
+
+
+def _coverage(alpha: np.ndarray, person_mask: np.ndarray) -> float:
+    """The share of the pose stage's person mask that `alpha` holds (1 for an empty mask)."""
+    person = person_mask > 0
+    return float((alpha[person] >= 128).mean()) if person.any() else 1.0
 
 
 def cutout_png(image: np.ndarray, alpha: np.ndarray) -> bytes:

@@ -137,3 +137,27 @@ def test_log_lines_name_their_function_and_instance_and_report_each_invocation(r
     assert [r["status"] for r in reports] == ["success", "success"]
     assert "init_duration_ms" in reports[0] and "init_duration_ms" not in reports[1]
     assert all(r["max_memory_used_mb"] > 10 for r in reports)
+
+
+def test_provisioned_functions_are_initialised_before_their_first_invocation(runtime):
+    register(runtime, "ready", concurrency=2)
+    register(runtime, "also_ready")
+
+    runtime.provision()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and len(initialised(runtime)) < 2:
+        time.sleep(0.1)
+    first = answer(runtime, "ready", {})
+
+    assert set(initialised(runtime)) == {"ready", "also_ready"}  # one instance each, ahead
+    assert first["invocations"] == 1
+    [report] = [r for r in log_records(runtime) if r.get("type") == "platform.report"]
+    assert "init_duration_ms" not in report  # the first invocation did not wait for an init
+
+
+def initialised(runtime: LambdaRuntime) -> list[str]:
+    return [
+        r["function_name"]
+        for r in log_records(runtime)
+        if r.get("type") == "platform.initReport" and r["init_duration_ms"] is not None
+    ]

@@ -26,13 +26,11 @@ soak: setup
 fuzz: setup
 	SILHOUETTE_FUZZ_EXAMPLES=5000 $(VENV)/python -m pytest tests/unit/test_ingest_fuzz.py $(PYTEST_ARGS)
 
-# Figures, not pass/fail: speed targets are read here, never asserted in tests.
+# Figures, not pass/fail: speed targets are read here, never asserted in tests. One table (and
+# silhouette-out/bench.json), about 12 minutes; benchmarks/api_latency.py, pipeline_load.py,
+# stage_memory.py, import_times.py and side_by_side.py still run on their own.
 bench: setup
-	$(VENV)/python benchmarks/api_latency.py
-	$(VENV)/python benchmarks/pipeline_load.py
-	$(VENV)/python benchmarks/stage_memory.py
-	$(VENV)/python benchmarks/import_times.py
-	$(VENV)/python benchmarks/side_by_side.py
+	$(VENV)/python benchmarks/bench.py
 
 lint: setup
 	$(VENV)/ruff check src tests functions benchmarks
@@ -41,11 +39,13 @@ lint: setup
 
 # The labelled development set through the whole pipeline in quality and in fast mode:
 # precision, recall, subject and framing accuracy and a contact sheet of every overlay for each
-# (silhouette-out/eval/), then fast against quality (time per stage, mask agreement).
+# (silhouette-out/eval/), then fast against quality (time per stage, mask agreement), then
+# IS-Net's input size against its time and the cutout's agreement with 1024 x 1024.
 eval: setup
 	$(VENV)/python benchmarks/eval.py --quality quality $(EVAL_ARGS)
 	$(VENV)/python benchmarks/eval.py --quality fast $(EVAL_ARGS)
 	$(VENV)/python benchmarks/fast_vs_quality.py
+	$(VENV)/python benchmarks/matting_sizes.py
 
 # Refits person.confidence on the labelled set (src/silhouette/vision/person_calibration.json).
 calibrate: setup

@@ -25,12 +25,10 @@ def started_in(code: str, path: Path | None, source: Path) -> float:
     return time.perf_counter() - started
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=5)
-    parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="the checkout to measure")
-    arguments = parser.parse_args()
-    root, source = arguments.root, arguments.root / "src"
+def import_times(root: Path = PROJECT_ROOT, runs: int = 5) -> dict[str, float]:
+    """Seconds to import the CLI and each function's handler module of the checkout `root`,
+    beyond a bare interpreter's start, median of `runs`; keyed "CLI", "<name> function"."""
+    source = root / "src"
     targets = {
         "CLI": (
             "import silhouette.cli"
@@ -41,11 +39,22 @@ def main() -> None:
     }
     functions = sorted(path.parent for path in (root / "functions").glob("*/app.py"))
     targets |= {f"{path.name} function": ("import app", path) for path in functions}
-    bare = statistics.median(started_in("pass", None, source) for _ in range(arguments.runs))
-    print(f"{'import':<20} {'seconds':>8}   ({root}, median of {arguments.runs})")
-    for label, (code, path) in targets.items():
-        times = [started_in(code, path, source) for _ in range(arguments.runs)]
-        print(f"{label:<20} {statistics.median(times) - bare:>8.2f}")
+    bare = statistics.median(started_in("pass", None, source) for _ in range(runs))
+    return {
+        label: statistics.median(started_in(code, path, source) for _ in range(runs)) - bare
+        for label, (code, path) in targets.items()
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--root", type=Path, default=PROJECT_ROOT, help="the checkout to measure")
+    arguments = parser.parse_args()
+    times = import_times(arguments.root, arguments.runs)
+    print(f"{'import':<20} {'seconds':>8}   ({arguments.root}, median of {arguments.runs})")
+    for label, seconds in times.items():
+        print(f"{label:<20} {seconds:>8.2f}")
 
 
 if __name__ == "__main__":

@@ -2,7 +2,8 @@
 embedded stack, quality mode, a fresh process as a user runs it) and the seed-style script a
 user would write instead (one process, one photo after another: Pillow -> one MediaPipe pose
 pass -> rembg IS-Net -> KMeans on the cutout's pixels), each round timing both. Prints the wall
-times and their ratio per round and the median ratio. Asserts nothing.
+times and their ratio per round and the median ratio. Asserts nothing. The naive script runs
+once on no photo first, untimed: its first `import rembg` may compile numba kernels.
 
     python benchmarks/side_by_side.py [--rounds N] [--photos N]
 """
@@ -48,15 +49,12 @@ def naive(photos: list[Path]) -> None:
     import numpy as np
     from mediapipe.tasks.python import BaseOptions, vision
     from PIL import Image
+    from rembg import new_session, remove
     from sklearn.cluster import KMeans
 
-    from silhouette.vision.kernels import use_compiled_kernels
-    from silhouette.vision.model_files import model_path
+    from silhouette.vision.model_files import manifest, model_path
 
-    use_compiled_kernels()  # rembg's numba kernels from setup's cache, as Silhouette does
-    from rembg import new_session, remove
-
-    isnet = model_path("isnet")  # the same pinned IS-Net file Silhouette loads
+    isnet = manifest().release_path("isnet")  # IS-Net as it ships: fp16, 1024 x 1024
     os.environ["U2NET_HOME"] = str(isnet.parent)
     matting = new_session("dis_custom", model_path=str(isnet))
     options = vision.PoseLandmarkerOptions(
@@ -74,9 +72,36 @@ def naive(photos: list[Path]) -> None:
 
 
 def timed(command: list[str]) -> float:
+    """Wall seconds of `command` run to its end (it must succeed)."""
     started = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True, cwd=PROJECT_ROOT)
     return time.perf_counter() - started
+
+
+def silhouette_command(photos: list[Path], out: Path) -> list[str]:
+    """`silhouette analyze` as a user runs it: a fresh process with its embedded stack."""
+    silhouette = str(Path(sys.executable).with_name("silhouette"))
+    return [silhouette, "analyze", *map(str, photos), "--out", str(out)]
+
+
+def naive_command(photos: list[Path]) -> list[str]:
+    return [sys.executable, __file__, "--naive", *map(str, photos)]
+
+
+def warm_up() -> None:
+    """The naive script once on no photo, so that rembg's numba kernels are compiled and
+    cached before anything is timed."""
+    timed(naive_command([]))
+
+
+def compare(photos: list[Path], rounds: int) -> list[tuple[float, float]]:
+    """Wall seconds of (`silhouette analyze`, the naive script) on `photos`, per round."""
+    times = []
+    for _ in range(rounds):
+        with tempfile.TemporaryDirectory() as out:
+            ours = timed(silhouette_command(photos, Path(out)))
+        times.append((ours, timed(naive_command(photos))))
+    return times
 
 
 def main() -> None:
@@ -89,13 +114,10 @@ def main() -> None:
         naive(arguments.naive)
         return
     photos = portraits(arguments.photos)
-    silhouette = str(Path(sys.executable).with_name("silhouette"))
+    warm_up()
     print(f"{len(photos)} portraits, {arguments.rounds} rounds, wall seconds:")
     ratios = []
-    for round_number in range(1, arguments.rounds + 1):
-        with tempfile.TemporaryDirectory() as out:
-            ours = timed([silhouette, "analyze", *map(str, photos), "--out", out])
-        theirs = timed([sys.executable, __file__, "--naive", *map(str, photos)])
+    for round_number, (ours, theirs) in enumerate(compare(photos, arguments.rounds), 1):
         ratios.append(ours / theirs)
         print(
             f"round {round_number}: silhouette {ours:6.1f}  naive script {theirs:6.1f}  "

@@ -23,6 +23,7 @@ import resource
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -75,16 +76,24 @@ class Measurement:
     outcome: str
 
 
+def memory_sizes() -> dict[str, int]:
+    """Every function's MemorySize (MB) in template.yaml (its own, else Globals'), by logical
+    id (`PoseFunction`)."""
+    template = load(PROJECT_ROOT / "template.yaml")
+    default_memory = template["Globals"]["Function"]["MemorySize"]
+    return {
+        name: int(resource["Properties"].get("MemorySize", default_memory))
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::Serverless::Function"
+    }
+
+
 def template_limits() -> tuple[int, dict[Stage, int]]:
     """MaxPixels' default and each heavy function's MemorySize (MB) from template.yaml."""
     template = load(PROJECT_ROOT / "template.yaml")
-    default_memory = template["Globals"]["Function"]["MemorySize"]
-    resources = template["Resources"]
-    memory = {
-        stage: resources[name]["Properties"].get("MemorySize", default_memory)
-        for stage, name in FUNCTIONS.items()
-    }
-    return int(template["Parameters"]["MaxPixels"]["Default"]), memory
+    memory = memory_sizes()
+    limits = {stage: memory[name] for stage, name in FUNCTIONS.items()}
+    return int(template["Parameters"]["MaxPixels"]["Default"]), limits
 
 
 def portrait_case(megapixels: float) -> Case:
@@ -221,8 +230,8 @@ def upload_state(case: Case, case_dir: Path) -> PipelineState:
 
 def measure_case(
     case: Case, stages: list[Stage], memory: dict[Stage, int], workspace: Path
-) -> None:
-    """The stages chained on one photo, a row printed for each of `stages`."""
+) -> Iterator[Measurement]:
+    """The stages chained on one photo, a measurement for each of `stages` as it is taken."""
     case_dir = workspace / f"{case.width}x{case.height}"
     state = upload_state(case, case_dir)
     needed = set(stages).union(*(NEEDS[stage] for stage in stages))
@@ -230,10 +239,24 @@ def measure_case(
         (case_dir / "state.json").write_text(state.model_dump_json())
         measurement, result = measure(stage, case, case_dir, memory[stage])
         if stage in stages:
-            print_row(measurement)
+            yield measurement
         if result is None or result.outcome != "continue":
             break
         state.stages[stage] = result
+
+
+def measure_all(
+    megapixels: list[float], strips: bool = True, stages: list[Stage] | None = None
+) -> Iterator[Measurement]:
+    """Every stage (or `stages`) on the 3:4 photo of each size in `megapixels`, then (with
+    `strips`) on the strips at MaxPixels, each measurement as it is taken."""
+    max_pixels, memory = template_limits()
+    cases = [portrait_case(size) for size in megapixels]
+    if strips:
+        cases += strip_cases(max_pixels)
+    with tempfile.TemporaryDirectory(prefix="stage-memory-") as workspace:
+        for case in cases:
+            yield from measure_case(case, stages or list(HEAVY_STAGES), memory, Path(workspace))
 
 
 def print_row(row: Measurement) -> None:
@@ -259,19 +282,16 @@ def main() -> None:
     if args.child:
         run_child(Stage(args.child[0]), Path(args.child[1]), args.guard_mb)
         return
-    max_pixels, memory = template_limits()
-    cases = [portrait_case(float(mp)) for mp in args.megapixels.split(",")]
-    if not args.no_strips:
-        cases += strip_cases(max_pixels)
+    max_pixels, _ = template_limits()
+    megapixels = [float(mp) for mp in args.megapixels.split(",")]
     stages = [Stage(name) for name in args.stages.split(",")]
     print(f"Peak resident memory (VmHWM, MB) of a fresh process per stage; MaxPixels {max_pixels}")
     print(
         f"{'stage':<8} {'photo':<14} {'size':<11} {'imports':>7} {'first':>7} {'second':>7} "
         f"{'limit':>7} {'headroom':>8}  outcome"
     )
-    with tempfile.TemporaryDirectory(prefix="stage-memory-") as workspace:
-        for case in cases:
-            measure_case(case, stages, memory, Path(workspace))
+    for measurement in measure_all(megapixels, not args.no_strips, stages):
+        print_row(measurement)
 
 
 if __name__ == "__main__":

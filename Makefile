@@ -27,7 +27,7 @@ fuzz: setup
 	SILHOUETTE_FUZZ_EXAMPLES=5000 $(VENV)/python -m pytest tests/unit/test_ingest_fuzz.py $(PYTEST_ARGS)
 
 # Figures, not pass/fail: speed targets are read here, never asserted in tests. One table (and
-# silhouette-out/bench.json), about 12 minutes; benchmarks/api_latency.py, pipeline_load.py,
+# silhouette-out/bench.json), about 10 minutes; benchmarks/api_latency.py, pipeline_load.py,
 # stage_memory.py, import_times.py and side_by_side.py still run on their own.
 bench: setup
 	$(VENV)/python benchmarks/bench.py

@@ -6,8 +6,9 @@ Sections: 1. Silhouette against the naive script (side_by_side.py); 2. `silhouet
 to end on 1, 4 and 16 portraits; 3. per stage, the warm Lambda durations of the 16-photo run
 beside the bare model time of the same photos in this process; 4. the project's own cost and
 the emulator's share; 5. cold starts (init, imports: import_times.py); 6. peak memory against
-MemorySize (stage_memory.py); 7. AWS cost per 1000 photos; targets. About 12 minutes on 2
-cores. The runs' outputs (lambda.log, results, AWS calls) stay in silhouette-out/bench/.
+MemorySize (stage_memory.py); 7. AWS cost per 1000 photos; targets. About 10 minutes on 2
+idle cores (14 beside another test run). The runs' outputs (lambda.log, results, AWS
+calls) stay in silhouette-out/bench/.
 
     make bench        # or: python benchmarks/bench.py
 """
@@ -64,9 +65,8 @@ DYNAMODB_WRITES = {"PutItem", "UpdateItem", "DeleteItem", "BatchWriteItem", "Tra
 DYNAMODB_READS = {"GetItem", "Query", "Scan", "BatchGetItem", "TransactGetItems"}
 
 Value = float | dict[str, float] | str
-Figure = tuple[
-    str, Value, str, str
-]  # figure, value (a number, named numbers or a word), unit, note
+# A figure: its name, its value (a number, named numbers or a word), its unit, a note.
+Figure = tuple[str, Value, str, str]
 Bare = dict[str, dict[Stage, float]]  # job id -> stage -> bare model ms
 
 
@@ -240,9 +240,9 @@ def own_cost(run: Run, bare: Bare) -> tuple[list[tuple[float, float]], str]:
     return [], "no photo COMPLETED"
 
 
-def fast_stage_ms(fast: Run) -> float:
-    """Stage compute per photo in fast mode: the six analysis stages' median warm durations."""
-    return sum(statistics.median(warm_ms(fast, function_of(stage)) or [0]) for stage in ANALYSIS)
+def fast_stage_ms(fast: Run) -> dict[str, float]:
+    """Stage compute per photo in fast mode: each analysis stage's median warm duration."""
+    return {stage.value: median(warm_ms(fast, function_of(stage))) for stage in ANALYSIS}
 
 
 # Sections -----------------------------------------------------------------------------------
@@ -462,21 +462,32 @@ def target_figures(
     """The issue's targets, each with its measured figure, met or not."""
     speedup = statistics.median(naive / silhouette for silhouette, naive in times)
     overhead = median(o[1] for o in own_cost(run, bare)[0])
-    fast_ms = fast_stage_ms(fast)
+    fast_stages = fast_stage_ms(fast)
+    fast_ms = sum(fast_stages.values())
     largest = [m for m in measurements if m.case == measurements[-1].case]
     memory = max(worst_share(m) for m in largest) * 100
     checks = [
-        ("Silhouette >= 1.5x faster than the naive script", speedup, "x", speedup >= 1.5),
-        ("project overhead <= 10% of model compute", overhead, "%", overhead <= 10),
-        ("fast mode <= 300 ms stage compute per photo", fast_ms, "ms", fast_ms <= 300),
+        ("Silhouette >= 1.5x faster than the naive script", speedup, "x", speedup >= 1.5, ""),
+        ("project overhead <= 10% of model compute", overhead, "%", overhead <= 10, ""),
+        (
+            f"fast mode <= 300 ms stage compute per photo, {fast.photos} photos",
+            fast_ms,
+            "ms",
+            fast_ms <= 300,
+            ": " + shown(fast_stages) + " (warm medians)",
+        ),
         (
             f"peak RSS <= 80% of MemorySize at {largest[0].case.label}, twice warm",
             memory,
             "% (worst)",
             memory <= 80,
+            "",
         ),
     ]
-    return [(name, value, unit, "met" if met else "NOT MET") for name, value, unit, met in checks]
+    return [
+        (name, value, unit, ("met" if met else "NOT MET") + detail)
+        for name, value, unit, met, detail in checks
+    ]
 
 
 # Output -------------------------------------------------------------------------------------

@@ -29,11 +29,13 @@ UNTHROTTLED = {"ApiThrottleRateLimit": "100000", "ApiThrottleBurstLimit": "10000
 PHOTO = Manifest.load(PROJECT_ROOT / "samples" / "manifest.json").path("astronaut")
 
 
-def function_reports(log_path: Path) -> dict[str, list[dict]]:
+def function_reports(log_path: Path, kind: str = "platform.report") -> dict[str, list[dict]]:
+    """The log's platform records of `kind` (Lambda's REPORT lines; `platform.initReport`:
+    provisioned instances' inits) by function (`IngestFunction`)."""
     reports: dict[str, list[dict]] = defaultdict(list)
     for line in log_path.read_text().splitlines():
         record = json.loads(line)
-        if record.get("type") == "platform.report":
+        if record.get("type") == kind:
             reports[record["function_name"].rsplit("-", 1)[-1]].append(record)
     return reports
 

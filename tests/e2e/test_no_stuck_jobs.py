@@ -131,6 +131,7 @@ def test_a_rejection_that_cannot_be_recorded_fails_and_keeps_its_reason(stack, s
 
 def test_an_execution_that_times_out_is_recorded_failed_by_the_sweeper(stack, sample):
     queue = subscribe_to_job_events(stack)
+    stack.runtime.inject_delay(stack.function_name("PoseFunction"), seconds=6)
     with execution_timeout(stack, seconds=3):
         job_id = upload(sample.path("bus").read_bytes())
         assert wait_for_execution_end(stack, job_id) == "TIMED_OUT"

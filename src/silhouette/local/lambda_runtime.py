@@ -140,6 +140,7 @@ class LambdaRuntime:
         self._queues: dict[str, queue.Queue[Any]] = {}
         self._dispatchers: dict[str, int] = {}
         self._faults: dict[str, list[BaseException]] = defaultdict(list)
+        self._delays: dict[str, list[float]] = defaultdict(list)
         self._lock = threading.Lock()
         self._queued = 0  # asynchronous invocations not yet run to their end
         self._queue_changed = threading.Condition()
@@ -195,10 +196,18 @@ class LambdaRuntime:
         with self._lock:
             self._faults[function_name].extend([error] * times)
 
+    def inject_delay(self, function_name: str, seconds: float, times: int = 1) -> None:
+        """Make the next `times` synchronous invocations of a function wait `seconds` before
+        they run, as a slow stage would (for timeout tests)."""
+        with self._lock:
+            self._delays[function_name].extend([seconds] * times)
+
     def _fault(self, function_name: str) -> Outcome | None:
         with self._lock:
-            faults = self._faults[function_name]
+            faults, delays = self._faults[function_name], self._delays[function_name]
             fault = faults.pop(0) if faults else None
+            delay = delays.pop(0) if delays else 0.0
+        sleep(delay)
         return None if fault is None else Outcome(json.dumps(error_payload(fault)), errored=True)
 
     def invoke(self, function_name: str, event: Any) -> Outcome:

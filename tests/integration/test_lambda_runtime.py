@@ -1,8 +1,9 @@
-"""The embedded stack's Lambda service behaves as Lambda where the pipeline's correctness
-depends on it: instances run side by side up to the function's concurrency, a busy function
-refuses with TooManyRequestsException, the function's Timeout ends a runaway invocation, a
-crashing instance fails its invocation and is replaced, asynchronous invocations wait their turn
-and are retried, and every log line says which function and instance wrote it."""
+"""The embedded stack's Lambda service behaves as Lambda where the pipeline's correctness depends
+on it: instances run side by side up to the function's concurrency, a function busy for longer
+than the capacity wait refuses with TooManyRequestsException, the function's Timeout ends a
+runaway invocation, a crashing instance fails its invocation and is replaced, asynchronous
+invocations wait their turn and are retried, and every log line says which function and instance
+wrote it."""
 
 from __future__ import annotations
 
@@ -58,18 +59,34 @@ def test_an_instance_keeps_its_state_and_sees_its_function_environment(runtime):
     assert 9000 < first["remaining_ms"] <= 10000
 
 
-def test_instances_run_side_by_side_up_to_the_concurrency_then_refuse(runtime):
+def test_instances_run_side_by_side_up_to_the_concurrency_then_refuse(tmp_path):
+    runtime = LambdaRuntime(tmp_path / "lambda.log", capacity_wait_seconds=1.0)
+    runtime.install({"PATH": "/usr/bin:/bin"})
     register(runtime, "pair", concurrency=2)
+    try:
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            slow = [pool.submit(runtime.invoke, "pair", {"sleep": 4}) for _ in range(2)]
+            time.sleep(1)  # both instances are busy now, for 3 s more than the wait
+            with pytest.raises(TooManyRequests):
+                runtime.invoke("pair", {})
+            pids = {json.loads(future.result().payload)["pid"] for future in slow}
 
-    with ThreadPoolExecutor(max_workers=3) as pool:
-        slow = [pool.submit(runtime.invoke, "pair", {"sleep": 2}) for _ in range(2)]
-        time.sleep(1)  # both instances are busy now
-        with pytest.raises(TooManyRequests):
-            runtime.invoke("pair", {})
-        pids = {json.loads(future.result().payload)["pid"] for future in slow}
+        assert len(pids) == 2
+        assert answer(runtime, "pair", {})["pid"] in pids  # a free instance is reused
+    finally:
+        runtime.uninstall()
 
-    assert len(pids) == 2
-    assert answer(runtime, "pair", {})["pid"] in pids  # a free instance is reused
+
+def test_an_invocation_waits_a_moment_for_a_busy_instance_instead_of_being_refused(runtime):
+    register(runtime, "single", concurrency=1)
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        busy = pool.submit(runtime.invoke, "single", {"sleep": 2})
+        time.sleep(0.5)  # the only instance is busy for 1.5 s more: less than the wait
+        waited = answer(runtime, "single", {})
+
+    assert waited["pid"] == json.loads(busy.result().payload)["pid"]
+    assert waited["invocations"] == 2
 
 
 def test_the_function_timeout_ends_the_invocation_and_the_instance(runtime):

@@ -259,7 +259,8 @@ def test_a_tenants_jobs_come_newest_first_page_by_page(job_records):
 
 
 def test_due_jobs_are_listed_for_the_sweeper_earliest_first(job_records):
-    now = datetime.now(UTC)
+    # Noon, so that an hour on does not cross into the next day (the look-back counts days).
+    now = datetime.now(UTC).replace(hour=12, minute=0, second=0, microsecond=0)
     late, early, lost, later = (new_job(job_records).job_id for _ in range(4))
     job_records.sweep_again_at(late, now - timedelta(minutes=1))
     job_records.sweep_again_at(early, now - timedelta(hours=1))

@@ -4,12 +4,13 @@ functions run side by side on every core, keep their models in their own memory,
 or a runaway invocation takes down one instance, never the stack.
 
 What is Lambda-like here, because correctness depends on it: a function has at most `limit`
-instances (its concurrency) and an invocation that finds them all busy is refused (the caller
-sees TooManyRequestsException); each invocation's handler gets the function's `Timeout`, after
-which the instance is killed and the invocation fails with `Sandbox.Timedout`; an instance that
-dies mid-invocation fails it with `Runtime.ExitError`; a new instance pays its init (imports,
-models) once. Optionally every instance runs on a read-only filesystem with a private writable
-temporary directory (TMPDIR), as in a Lambda container image."""
+instances (its concurrency) and an invocation that finds them all busy for longer than the
+caller agreed to wait is refused (the caller sees TooManyRequestsException); each invocation's
+handler gets the function's `Timeout`, after which the instance is killed and the invocation
+fails with `Sandbox.Timedout`; an instance that dies mid-invocation fails it with
+`Runtime.ExitError`; a new instance pays its init (imports, models) once. Optionally every
+instance runs on a read-only filesystem with a private writable temporary directory (TMPDIR), as
+in a Lambda container image."""
 
 from __future__ import annotations
 
@@ -337,10 +338,11 @@ class FunctionPool:
         self._closed = False
         self._changed = threading.Condition()
 
-    def run(self, event: Any, wait: bool) -> Outcome | None:
-        """Invoke on an idle or new instance; None when all `limit` are busy and not `wait`."""
+    def run(self, event: Any, wait_seconds: float | None) -> Outcome | None:
+        """Invoke on an idle or new instance, waiting at most `wait_seconds` (None: as long as
+        it takes) for one; None when all `limit` stayed busy that long."""
         try:
-            instance = self._acquire(wait)
+            instance = self._acquire(wait_seconds)
         except InitFailed as failure:
             return failure.outcome
         if instance is None:
@@ -349,12 +351,14 @@ class FunctionPool:
         self._release(instance, lost=outcome.instance_lost)
         return outcome
 
-    def _acquire(self, wait: bool) -> Instance | None:
+    def _acquire(self, wait_seconds: float | None) -> Instance | None:
+        deadline = None if wait_seconds is None else monotonic() + wait_seconds
         with self._changed:
             while not self._idle and self._count >= self.limit:
-                if not wait or self._closed:
+                left = None if deadline is None else deadline - monotonic()
+                if self._closed or (left is not None and left <= 0):
                     return None
-                self._changed.wait()
+                self._changed.wait(left)
             if self._idle:
                 instance = self._idle.pop()
                 self._running.add(instance)

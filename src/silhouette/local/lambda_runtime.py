@@ -6,7 +6,8 @@ assume. This adapter makes moto run the project's real handler (the `app.handler
 function's image would run) in Lambda-like execution environments (lambda_instances: one process
 per instance, the function's concurrency, timeout and init) and answers exactly as the Invoke API
 would: the result, or the error as `errorType`/`errorMessage` (Step Functions' Retry and Catch
-match on the exception's class name), or TooManyRequestsException when every instance is busy.
+match on the exception's class name), or TooManyRequestsException when every instance stays busy
+for a few seconds (CAPACITY_WAIT_SECONDS).
 Asynchronous invocations (InvocationType Event, S3 notifications, EventBridge targets) are
 queued and run as instances free up, retried twice on error as Lambda does, without holding up
 the request that caused them.
@@ -78,6 +79,12 @@ MOTO_VERSION = "5.2.5"
 # Lambda retries a failed asynchronous invocation twice, after about 1 and 2 minutes; locally
 # the same two retries come sooner.
 ASYNC_RETRY_DELAYS_SECONDS = (1.0, 2.0)
+# AWS adds instances under load; here a synchronous invocation that finds every local instance
+# busy waits this long for one to come free before it is refused (the Task then retries it, as
+# the state machine's Retry says). Less than the 5 s by which each Task's TimeoutSeconds exceeds
+# its function's Timeout, so the function's own timeout still fires first. Without the wait,
+# a freed instance sat idle until a refused job's jittered retry (up to 8 s) came round.
+CAPACITY_WAIT_SECONDS = 4.0
 # EventBridge retries an API destination for up to a day; locally a few quick tries show the
 # same outcome (delivered, or dead-lettered) without holding up the job that sent the event.
 LOCAL_RETRY_LIMIT = 3
@@ -125,8 +132,14 @@ class FunctionCode:
 class LambdaRuntime:
     """The stack's functions, their instances, and the hooks that let moto run them."""
 
-    def __init__(self, log_path: Path, read_only: bool = False) -> None:
-        """`read_only`: run every instance read-only, writing only in a private TMPDIR."""
+    def __init__(
+        self,
+        log_path: Path,
+        read_only: bool = False,
+        capacity_wait_seconds: float = CAPACITY_WAIT_SECONDS,
+    ) -> None:
+        """`read_only`: run every instance read-only, writing only in a private TMPDIR.
+        `capacity_wait_seconds`: how long a synchronous invocation waits for a busy function."""
         if moto.__version__ != MOTO_VERSION:
             raise RuntimeError(
                 f"the in-process Lambda adapter is written for moto {MOTO_VERSION}, "
@@ -134,6 +147,7 @@ class LambdaRuntime:
             )
         self.log_path = log_path
         self._read_only = read_only
+        self._capacity_wait_seconds = capacity_wait_seconds
         self._sandbox: tuple[dict[str, str], tuple[str, ...]] = ({}, ())
         self._scratch: tempfile.TemporaryDirectory[str] | None = None
         self._pools: dict[str, FunctionPool] = {}
@@ -211,8 +225,10 @@ class LambdaRuntime:
         return None if fault is None else Outcome(json.dumps(error_payload(fault)), errored=True)
 
     def invoke(self, function_name: str, event: Any) -> Outcome:
-        """A synchronous invocation (RequestResponse); TooManyRequests when all are busy."""
-        outcome = self._fault(function_name) or self._pools[function_name].run(event, wait=False)
+        """A synchronous invocation (RequestResponse); TooManyRequests when all instances
+        stay busy for the capacity wait."""
+        pool = self._pools[function_name]
+        outcome = self._fault(function_name) or pool.run(event, self._capacity_wait_seconds)
         if outcome is None:
             raise TooManyRequests(function_name)
         return outcome
@@ -229,7 +245,7 @@ class LambdaRuntime:
             for delay in (0.0, *ASYNC_RETRY_DELAYS_SECONDS):
                 sleep(delay)
                 pool = self._pools.get(function_name)
-                outcome = self._fault(function_name) or (pool and pool.run(event, wait=True))
+                outcome = self._fault(function_name) or (pool and pool.run(event, None))
                 if outcome is None or not outcome.errored:
                     break
             with self._queue_changed:

@@ -66,7 +66,7 @@ def test_instances_run_side_by_side_up_to_the_concurrency_then_refuse(tmp_path):
     try:
         with ThreadPoolExecutor(max_workers=3) as pool:
             slow = [pool.submit(runtime.invoke, "pair", {"sleep": 4}) for _ in range(2)]
-            time.sleep(1)  # both instances are busy now, for 3 s more than the wait
+            time.sleep(1)  # both instances are busy for 3 s more: longer than the 1 s wait
             with pytest.raises(TooManyRequests):
                 runtime.invoke("pair", {})
             pids = {json.loads(future.result().payload)["pid"] for future in slow}

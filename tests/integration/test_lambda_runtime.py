@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,12 +22,20 @@ PROBE = Path(__file__).with_name("lambda_probe.py")
 ARN = "arn:aws:lambda:us-east-1:123456789012:function:{}"
 
 
+@contextmanager
+def installed(log_path: Path, **options: float) -> Iterator[LambdaRuntime]:
+    runtime = LambdaRuntime(log_path, **options)
+    runtime.install({"PATH": "/usr/bin:/bin"})
+    try:
+        yield runtime
+    finally:
+        runtime.uninstall()
+
+
 @pytest.fixture
 def runtime(tmp_path):
-    runtime = LambdaRuntime(tmp_path / "lambda.log")
-    runtime.install({"PATH": "/usr/bin:/bin"})
-    yield runtime
-    runtime.uninstall()
+    with installed(tmp_path / "lambda.log") as runtime:
+        yield runtime
 
 
 def register(runtime: LambdaRuntime, name: str, concurrency: int = 1, timeout: int = 10) -> None:
@@ -60,10 +70,8 @@ def test_an_instance_keeps_its_state_and_sees_its_function_environment(runtime):
 
 
 def test_instances_run_side_by_side_up_to_the_concurrency_then_refuse(tmp_path):
-    runtime = LambdaRuntime(tmp_path / "lambda.log", capacity_wait_seconds=1.0)
-    runtime.install({"PATH": "/usr/bin:/bin"})
-    register(runtime, "pair", concurrency=2)
-    try:
+    with installed(tmp_path / "lambda.log", capacity_wait_seconds=1.0) as runtime:
+        register(runtime, "pair", concurrency=2)
         with ThreadPoolExecutor(max_workers=3) as pool:
             slow = [pool.submit(runtime.invoke, "pair", {"sleep": 4}) for _ in range(2)]
             time.sleep(1)  # both instances are busy for 3 s more: longer than the 1 s wait
@@ -73,8 +81,6 @@ def test_instances_run_side_by_side_up_to_the_concurrency_then_refuse(tmp_path):
 
         assert len(pids) == 2
         assert answer(runtime, "pair", {})["pid"] in pids  # a free instance is reused
-    finally:
-        runtime.uninstall()
 
 
 def test_an_invocation_waits_a_moment_for_a_busy_instance_instead_of_being_refused(runtime):

@@ -129,7 +129,7 @@ def load_detector() -> None:
 
 def load_models() -> None:
     """Load every model analyse_face uses (a function's init calls this: see functions/)."""
-    _detector()
+    load_detector()
     _session("age")
     _session("gender")
 

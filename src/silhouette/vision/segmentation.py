@@ -27,7 +27,7 @@ MATTE_MIN_COVERAGE = 0.5
 # IS-Net sees the photo squeezed to this square. Chosen from the measured curve (make eval,
 # benchmarks/matting_sizes.py): against TRAINED_SIDE, the size the model was trained at, 768
 # takes half the time for cutouts that agree at IoU 0.99 (median of 30 photos); at 512 and 640
-# the 10th percentile falls from 0.89 to 0.84-0.86.
+# the 10th percentile falls from 0.92 to 0.85.
 MATTING_SIDE = 768
 TRAINED_SIDE = 1024
 # Where the two sizes disagree, either may be the one that missed part of the person (a dark

@@ -11,7 +11,14 @@ import pytest
 from PIL import Image
 
 from silhouette.vision.pose import estimate_pose
-from silhouette.vision.segmentation import WORKING_SIDE, cutout_png, segment_person
+from silhouette.vision.segmentation import (
+    MATTING_SIDE,
+    TRAINED_SIDE,
+    WORKING_SIDE,
+    cutout_png,
+    person_matte,
+    segment_person,
+)
 from silhouette.vision.types import Box
 
 
@@ -130,3 +137,46 @@ def test_fast_mode_fits_the_person_mask_without_the_matting_model(bus, monkeypat
     # Soft edges that follow the photo, not the pose mask's blocky outline.
     assert ((fast.alpha > 0) & (fast.alpha < 255)).sum() > 0
     assert not (fast.clothing.mask & (fast.alpha < 128)).any()
+
+
+def _mattes_by_side(monkeypatch, mattes: dict[int, np.ndarray]) -> list[int]:
+    """IS-Net's matte replaced by `mattes` per input side; the sides asked for, in order."""
+    asked: list[int] = []
+
+    def matte_at(image, side=MATTING_SIDE):
+        asked.append(side)
+        return mattes[side]
+
+    monkeypatch.setattr("silhouette.vision.segmentation.person_matte", matte_at)
+    return asked
+
+
+def test_a_person_missed_at_the_smaller_matting_size_is_looked_for_at_the_trained_size(
+    bus, monkeypatch
+):
+    image, pose, quality = bus
+    found = person_matte(image, TRAINED_SIDE)
+    asked = _mattes_by_side(monkeypatch, {MATTING_SIDE: np.zeros_like(found), TRAINED_SIDE: found})
+
+    result = segment_person(image, pose.person_mask, pose.keypoints, pose.face_box)
+
+    assert asked == [MATTING_SIDE, TRAINED_SIDE]
+    assert result.source == "isnet"  # not the pose stage's coarse mask
+    assert _iou(result.alpha >= 128, quality.alpha >= 128) > 0.9
+
+
+def test_a_partial_matte_is_kept_when_the_second_size_misses_the_person(bus, monkeypatch):
+    image, pose, _ = bus
+    partial = person_matte(image, MATTING_SIDE)
+    rows = np.nonzero((partial >= 128).any(axis=1))[0]
+    partial[(rows[0] + rows[-1]) // 2 + (rows[-1] - rows[0]) // 5 :] = 0  # the legs missed
+    asked = _mattes_by_side(
+        monkeypatch, {MATTING_SIDE: partial, TRAINED_SIDE: np.zeros_like(partial)}
+    )
+
+    result = segment_person(image, pose.person_mask, pose.keypoints, pose.face_box)
+
+    assert asked == [MATTING_SIDE, TRAINED_SIDE]
+    assert result.source == "isnet"
+    # The matte's part of the person, not the whole of the pose stage's blocky mask.
+    assert not (result.alpha[partial == 0] >= 128).any()

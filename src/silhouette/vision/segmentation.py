@@ -130,12 +130,9 @@ def _segment_working(
     if fast:
         alpha, source = _fitted_to_edges(image, person_mask), "pose_mask_fitted"
     else:
-        alpha, source = _person_alpha(person_matte(image, matting_side), person_mask, near_person)
-        covered = _coverage(alpha, person_mask)
-        if matting_side < TRAINED_SIDE and covered < DOUBTFUL_COVERAGE:
-            second = _person_alpha(person_matte(image, TRAINED_SIDE), person_mask, near_person)
-            if _coverage(second[0], person_mask) > covered:
-                alpha, source = second
+        alpha, source = _matte_alpha(image, person_mask, near_person, matting_side), "isnet"
+        if _coverage(alpha, person_mask) < MATTE_MIN_COVERAGE:
+            alpha, source = person_mask.astype(np.uint8), "pose_mask"
     # The clothing of the person near the pose stage's mask only (its shares too).
     clothing = find_clothing(image, np.where(near_person, alpha, 0), keypoints, face_box)
     return Segmentation(alpha, clothing, source)
@@ -181,9 +178,21 @@ def _near(person: np.ndarray) -> np.ndarray:
     return cv2.dilate(person.astype(np.uint8), np.ones((reach, reach), np.uint8)) > 0
 
 
-def _person_alpha(
-    matte: np.ndarray, person_mask: np.ndarray, near_person: np.ndarray
-) -> tuple[np.ndarray, str]:
+def _matte_alpha(
+    image: np.ndarray, person_mask: np.ndarray, near_person: np.ndarray, matting_side: int
+) -> np.ndarray:
+    """The person's part of IS-Net's matte at `matting_side`, or at TRAINED_SIDE when that
+    covers more of a person the first left in doubt (see DOUBTFUL_COVERAGE)."""
+    alpha = _person_alpha(person_matte(image, matting_side), near_person)
+    covered = _coverage(alpha, person_mask)
+    if matting_side < TRAINED_SIDE and covered < DOUBTFUL_COVERAGE:
+        second = _person_alpha(person_matte(image, TRAINED_SIDE), near_person)
+        if _coverage(second, person_mask) > covered:
+            return second
+    return alpha
+
+
+def _person_alpha(matte: np.ndarray, near_person: np.ndarray) -> np.ndarray:
     """The matte's regions that belong to the person; other salient objects and people
     (even touching ones) are dropped."""
     count, labels = cv2.connectedComponents((matte >= 128).astype(np.uint8))
@@ -195,10 +204,7 @@ def _person_alpha(
     keep = kept_labels[labels]
     # Soft edges: keep the matte's partial alpha in a thin band around the kept regions.
     band = cv2.dilate(keep.astype(np.uint8), np.ones((5, 5), np.uint8)) > 0
-    alpha = np.where(band & near_person, matte, 0).astype(np.uint8)
-    if _coverage(alpha, person_mask) < MATTE_MIN_COVERAGE:
-        return person_mask.astype(np.uint8), "pose_mask"
-    return alpha, "isnet"
+    return np.where(band & near_person, matte, 0).astype(np.uint8)
 
 
 def _coverage(alpha: np.ndarray, person_mask: np.ndarray) -> float:

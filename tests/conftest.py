@@ -55,7 +55,7 @@ def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
         log_path=log_path,
         stack_name="silhouette-test",
         api_keys=API_KEYS,
-        parameters={"MinioWebhookToken": MINIO_WEBHOOK_TOKEN},
+        parameters={"MinioWebhookToken": MINIO_WEBHOOK_TOKEN, "FetchFromLoopback": "true"},
     ) as stack:
         yield stack
 

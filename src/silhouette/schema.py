@@ -101,6 +101,24 @@ class PipelineState(BaseModel):
         raise PermanentError(f"artifact {name!r} was not produced by an earlier stage")
 
 
+class BatchStep(BaseModel):
+    """The input of a batch's own steps (expand, finish): the batch, and for a finish after a
+    failed step, that step's error."""
+
+    batch_id: str
+    error: TaskError | None = None
+
+    @property
+    def failure(self) -> str | None:
+        return f"{self.error.Error}: {self.error.Cause or ''}".rstrip(": ") if self.error else None
+
+
+class ItemStep(BaseModel):
+    """The input of a batch item's preparation: the item's job (a row of the batch's list)."""
+
+    job_id: str
+
+
 class FinalizeRequest(BaseModel):
     """Finalize's input: the state plus the terminal status the state machine decided on."""
 
@@ -109,6 +127,19 @@ class FinalizeRequest(BaseModel):
     # Where the job was when its execution ended without a recorded outcome (the sweeper
     # knows it from the record; the state machine leaves it to the stage results).
     failed_stage: str | None = None
+
+
+class BatchItem(BaseModel):
+    """Where a batch's item came from: its batch, its place in it and its source."""
+
+    batch_id: str
+    index: int = Field(ge=0, description="the item's place in the batch, from 0")
+    item: str = Field(description="the client's name for it: the CSV's `id`, the ZIP entry")
+    source: str = Field(description="the ZIP entry's path or the photo's URL")
+    url: str | None = Field(None, description="the photo's URL, to be fetched (CSV batches)")
+    extra: dict[str, str] = Field(
+        default_factory=dict, description="the CSV row's other columns, carried to the report"
+    )
 
 
 class JobSummary(BaseModel):
@@ -122,6 +153,7 @@ class JobSummary(BaseModel):
     error: str | None = Field(None, description="what FAILED: `<stage>: <ErrorType>: <message>`")
     filename: str | None = None
     options: JobOptions = Field(default_factory=JobOptions)
+    batch: BatchItem | None = Field(None, description="the batch the job is an item of")
     created_at: datetime
     updated_at: datetime
 

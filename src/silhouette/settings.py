@@ -19,6 +19,8 @@ class Settings(BaseSettings):
     table: str = Field("", description="DynamoDB table of job records")
     event_bus: str = Field("", description="EventBridge bus for job events")
     state_machine_arn: str = Field("", description="pipeline state machine (starter and API)")
+    batch_table: str = Field("", description="DynamoDB table of batch records")
+    batch_state_machine_arn: str = Field("", description="batch state machine (starter)")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
 
     max_upload_bytes: int = 20 * 1024 * 1024
@@ -35,6 +37,15 @@ class Settings(BaseSettings):
     # window only matters if it was down for longer).
     sweep_lookback_days: int = 7
     download_url_expiry_seconds: int = 900
+    # A batch's source: a ZIP (its entries, sizes and ratios: service/batch_archive.py) or a
+    # CSV of photo URLs (service/url_fetch.py), at most this large and this many items.
+    max_batch_source_bytes: int = 1024 * 1024 * 1024
+    max_batch_items: int = 1000
+    # How many of a batch's items run at once, unless the request asks for fewer.
+    batch_concurrency: int = 10
+    # Lets CSV batches fetch photos from 127.0.0.1 (tests serve them there); private, link-local
+    # and other internal ranges stay refused whatever this says.
+    fetch_allow_loopback: bool = False
     minio_webhook_token: str = Field(
         "", description="shared secret MinIO sends with its webhook events; empty refuses them"
     )

@@ -8,7 +8,7 @@ A new function needs an entry before either test passes."""
 
 from __future__ import annotations
 
-from silhouette.local.template import Template
+from silhouette.local.template import ACCOUNT_ID, Template
 from silhouette.names import PROJECT_ROOT
 from silhouette.pipeline import PIPELINE
 from silhouette.service import keys
@@ -25,6 +25,12 @@ TEMPLATE = Template(PROJECT_ROOT / "template.yaml", STACK_NAME, REGION)
 
 BUCKET = TEMPLATE.arn("PhotoBucket")
 TABLE = TEMPLATE.arn("JobsTable")
+BATCH_TABLE = TEMPLATE.arn("BatchesTable")
+BATCH_ITEMS = f"{TABLE}/index/batch-items"
+BATCH = "fedcba9876543210fedcba9876543210"
+BATCH_STATE_MACHINE = TEMPLATE.arn("BatchStateMachine")
+# The rule through which Step Functions follows a child execution (startExecution.sync).
+SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
 STATE_MACHINE = TEMPLATE.arn("PipelineStateMachine")
 EXECUTION = execution_arn(STATE_MACHINE, JOB)
 EVENT_BUS = TEMPLATE.arn("JobEventBus")
@@ -44,6 +50,9 @@ OVERLAY = _object(keys.artifact(JOB, "overlay", "jpg"))
 FACE_CROP = _object(keys.artifact(JOB, "face_crop", "png"))
 RESULT = _object(keys.result(JOB))
 DOWNLOADS = (WORKING_IMAGE, PERSON_MASK, CUTOUT, CLOTHING_MASK, OVERLAY, FACE_CROP, RESULT)
+BATCH_SOURCE = _object(keys.batch_source(BATCH))
+BATCH_MANIFEST = _object(keys.batch_manifest(BATCH))
+BATCH_OUTPUTS = (_object(keys.batch_report(BATCH)), _object(keys.batch_results(BATCH)))
 
 
 def _job_erased() -> list[AwsCall]:
@@ -81,11 +90,21 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("dynamodb:DescribeTable", TABLE),
         AwsCall("states:DescribeStateMachine", STATE_MACHINE),
         AwsCall("states:StartExecution", STATE_MACHINE),  # the MinIO webhook
+        AwsCall("dynamodb:PutItem", BATCH_TABLE),  # POST /batches
+        AwsCall("s3:PutObject", BATCH_SOURCE),  # its presigned POST
+        AwsCall("dynamodb:GetItem", BATCH_TABLE),  # GET /batches/{id}
+        AwsCall("dynamodb:Query", BATCH_ITEMS),  # its items' progress
+        *(AwsCall("s3:GetObject", key) for key in BATCH_OUTPUTS),  # GET /batches/{id}/report
+        AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # the MinIO webhook starts a batch
+        AwsCall("states:StartExecution", BATCH_STATE_MACHINE),
     ],
     "UploadStarterFunction": [
         AwsCall("dynamodb:GetItem", TABLE),
         AwsCall("states:StartExecution", STATE_MACHINE),
         AwsCall("s3:DeleteObject", UPLOAD),  # an upload without a job
+        AwsCall("dynamodb:GetItem", BATCH_TABLE),  # a batch's source arrived
+        AwsCall("states:StartExecution", BATCH_STATE_MACHINE),
+        AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # WAITING -> RUNNING
     ],
     "IngestFunction": _stage(reads=(UPLOAD,), writes=(WORKING_IMAGE,)),
     "PoseFunction": _stage(reads=(WORKING_IMAGE,), writes=(PERSON_MASK,)),
@@ -110,6 +129,64 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("events:PutEvents", EVENT_BUS),
         *_job_erased(),  # retention ended
         AwsCall("dynamodb:DeleteItem", TABLE),
+    ],
+    "BatchExpandFunction": [
+        AwsCall("dynamodb:GetItem", BATCH_TABLE),
+        AwsCall("s3:GetObject", BATCH_SOURCE),
+        AwsCall("dynamodb:PutItem", TABLE),  # a job per item
+        AwsCall("s3:PutObject", UPLOAD),  # a ZIP entry, as the item's upload
+        AwsCall("s3:PutObject", BATCH_MANIFEST),
+        AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # its total, or REJECTED
+        # An item that cannot be analysed is finalized REJECTED at once.
+        AwsCall("dynamodb:GetItem", TABLE),
+        AwsCall("s3:PutObject", RESULT),
+        AwsCall("dynamodb:UpdateItem", TABLE),
+        AwsCall("events:PutEvents", EVENT_BUS),
+    ],
+    "BatchItemFunction": [
+        AwsCall("dynamodb:GetItem", TABLE),
+        AwsCall("s3:ListBucket", BUCKET, keys.upload(JOB)),  # fetched before?
+        AwsCall("s3:PutObject", UPLOAD),  # a URL item's photo
+        AwsCall("s3:GetObject", UPLOAD),  # HeadObject: its size and time
+        # A photo that could not be fetched: the item is finalized REJECTED.
+        AwsCall("s3:PutObject", RESULT),
+        AwsCall("dynamodb:UpdateItem", TABLE),
+        AwsCall("events:PutEvents", EVENT_BUS),
+    ],
+    "BatchFinishFunction": [
+        AwsCall("dynamodb:GetItem", BATCH_TABLE),
+        AwsCall("dynamodb:Query", BATCH_ITEMS),
+        *(AwsCall("s3:GetObject", key) for key in DOWNLOADS),  # into the results archive
+        *(AwsCall("s3:PutObject", key) for key in BATCH_OUTPUTS),
+        AwsCall("dynamodb:UpdateItem", BATCH_TABLE),
+        AwsCall("events:PutEvents", EVENT_BUS),
+    ],
+    "BatchStateMachine": [
+        *(
+            AwsCall("lambda:InvokeFunction", TEMPLATE.arn(logical_id))
+            for logical_id in ("BatchExpandFunction", "BatchItemFunction", "BatchFinishFunction")
+        ),
+        AwsCall("s3:GetObject", BATCH_MANIFEST),  # the Map's ItemReader
+        AwsCall("states:StartExecution", STATE_MACHINE),  # an item's pipeline
+        AwsCall("states:DescribeExecution", EXECUTION),
+        AwsCall("states:StopExecution", EXECUTION),
+        *(
+            AwsCall(
+                action,
+                f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/"
+                "StepFunctionsGetEventsForStepFunctionsExecutionRule",
+            )
+            for action in ("events:PutTargets", "events:PutRule", "events:DescribeRule")
+        ),
+        AwsCall("states:StartExecution", BATCH_STATE_MACHINE),  # the Distributed Map's children
+        AwsCall(
+            "states:DescribeExecution",
+            f"{BATCH_STATE_MACHINE.replace(':stateMachine:', ':execution:')}/BatchItems:1",
+        ),
+        AwsCall(
+            "states:StopExecution",
+            f"{BATCH_STATE_MACHINE.replace(':stateMachine:', ':execution:')}/BatchItems:1",
+        ),
     ],
     "PipelineStateMachine": [
         *(

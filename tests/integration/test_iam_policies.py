@@ -12,20 +12,37 @@ import json
 
 import pytest
 
+from silhouette.local.template import ACCOUNT_ID
 from silhouette.service import keys
 from tests.integration import iam
-from tests.integration.aws_calls import BUCKET, CALLS, REGION, STATE_MACHINE, TEMPLATE
+from tests.integration.aws_calls import (
+    BATCH_MANIFEST,
+    BATCH_STATE_MACHINE,
+    BUCKET,
+    CALLS,
+    JOB,
+    REGION,
+    STATE_MACHINE,
+    SYNC_RULE,
+    TEMPLATE,
+)
 from tests.integration.iam import AwsCall, Role, Statement, has_wildcard, matches
 
 TABLE_FILE = "tests/integration/aws_calls.py"
-# uploads/, artifacts/, results/: where a job's objects live (keys.py).
-JOB_KEY_PREFIXES = tuple(prefix.split("/")[0] + "/" for prefix in keys.job_prefixes("job"))
+# uploads/, artifacts/, results/: where a job's objects live, and batches/, where a batch's
+# item list, report and results archive do (keys.py).
+JOB_KEY_PREFIXES = tuple(
+    prefix.split("/")[0] + "/" for prefix in (*keys.job_prefixes("job"), keys.batch_prefix("b"))
+)
 # Resources whose names are only known at run time, which a policy may end in a wildcard:
 # a job's objects, API keys (the caller's), executions (one per job).
 RUN_TIME_NAMES = (
     *(f"{BUCKET}/{prefix}" for prefix in JOB_KEY_PREFIXES),
     f"arn:aws:apigateway:{REGION}::/apikeys/",
     f"{STATE_MACHINE.replace(':stateMachine:', ':execution:')}:",
+    # A batch's source (one per batch), and the Distributed Map's child executions.
+    f"{BUCKET}/{keys.batch_source('b').removesuffix('b/source')}",
+    f"{BATCH_STATE_MACHINE.replace(':stateMachine:', ':execution:')}/",
 )
 LOGICAL_IDS = sorted(CALLS)
 
@@ -130,7 +147,10 @@ def _definition_calls(logical_id: str) -> list[AwsCall]:
     text = (TEMPLATE.root / properties["DefinitionUri"]).read_text()
     for name, value in TEMPLATE.resolve(properties.get("DefinitionSubstitutions", {})).items():
         text = text.replace(f"${{{name}}}", str(value))
-    return [_task_call(task) for task in _tasks(json.loads(text)["States"])]
+    states = json.loads(text)["States"]
+    return [call for task in _tasks(states) for call in _task_calls(task)] + _map_calls(
+        logical_id, states
+    )
 
 
 def _tasks(states: dict[str, dict]) -> list[dict]:
@@ -144,6 +164,42 @@ def _tasks(states: dict[str, dict]) -> list[dict]:
         if processor:
             tasks += _tasks(processor["States"])
     return tasks
+
+
+def _map_calls(logical_id: str, states: dict[str, dict]) -> list[AwsCall]:
+    """What a Map state calls itself: its ItemReader's object, and for a Distributed Map, its
+    child executions of the state machine."""
+    calls = []
+    for state in states.values():
+        if state["Type"] != "Map":
+            continue
+        if "ItemReader" in state:
+            calls.append(AwsCall("s3:GetObject", BATCH_MANIFEST))
+        if state["ItemProcessor"].get("ProcessorConfig", {}).get("Mode") == "DISTRIBUTED":
+            machine = TEMPLATE.arn(logical_id)
+            child = f"{machine.replace(':stateMachine:', ':execution:')}/{state['Label']}:1"
+            calls += [
+                AwsCall("states:StartExecution", machine),
+                AwsCall("states:DescribeExecution", child),
+                AwsCall("states:StopExecution", child),
+            ]
+    return calls
+
+
+def _task_calls(task: dict) -> list[AwsCall]:
+    resource = task["Resource"]
+    if resource == "arn:aws:states:::states:startExecution.sync:2":
+        # Step Functions starts the child, then follows it through a managed EventBridge rule.
+        machine = task["Parameters"]["StateMachineArn"]
+        execution = f"{machine.replace(':stateMachine:', ':execution:')}:{JOB}"
+        rule = f"arn:aws:events:{REGION}:{ACCOUNT_ID}:rule/{SYNC_RULE}"
+        return [
+            AwsCall("states:StartExecution", machine),
+            AwsCall("states:DescribeExecution", execution),
+            AwsCall("states:StopExecution", execution),
+            *(AwsCall(f"events:{a}", rule) for a in ("PutTargets", "PutRule", "DescribeRule")),
+        ]
+    return [_task_call(task)]
 
 
 def _task_call(task: dict) -> AwsCall:

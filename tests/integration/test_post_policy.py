@@ -18,7 +18,7 @@ import requests
 from botocore.config import Config
 
 from silhouette.schema import JobOptions, JobResult, JobStatus
-from silhouette.service import jobs, keys
+from silhouette.service import jobs, keys, transfers
 from silhouette.settings import get_settings
 from tests.e2e.helpers import TENANT, wait_until_finished
 
@@ -30,7 +30,8 @@ def create_upload(monkeypatch: pytest.MonkeyPatch | None = None, **settings) -> 
     """A job's upload form, made with `settings` overridden (e.g. a smaller size limit)."""
     if monkeypatch is not None:
         changed = get_settings().model_copy(update=settings)
-        monkeypatch.setattr(jobs, "get_settings", lambda: changed)
+        for module in (jobs, transfers):  # the job's limits, the form's expiry
+            monkeypatch.setattr(module, "get_settings", lambda: changed)
     return jobs.create_upload(TENANT, "photo.jpg", "image/jpeg", JobOptions())
 
 
@@ -186,7 +187,7 @@ def download_url(stack, monkeypatch: pytest.MonkeyPatch | None = None, **setting
     """A presigned GET of a stored artifact, made with `settings` overridden."""
     if monkeypatch is not None:
         changed = get_settings().model_copy(update=settings)
-        monkeypatch.setattr(jobs, "get_settings", lambda: changed)
+        monkeypatch.setattr(transfers, "get_settings", lambda: changed)
     key = keys.artifact("0" * 32, "cutout", "png")
     stack.client("s3").put_object(Bucket=get_settings().bucket, Key=key, Body=b"cutout")
     now = datetime.now(UTC)

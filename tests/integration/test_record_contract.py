@@ -14,7 +14,7 @@ from moto import mock_aws
 
 from silhouette.local.template import Template
 from silhouette.names import PROJECT_ROOT
-from silhouette.schema import JobOptions, JobStatus
+from silhouette.schema import BatchItem, JobOptions, JobStatus
 from silhouette.service.records import (
     STAGE_CHECK_AFTER,
     UPLOAD_EVENT_GRACE,
@@ -42,8 +42,7 @@ def moto_template() -> Iterator[Template]:
 
 def create_jobs_table(template: Template, name: str) -> None:
     """The table as template.yaml declares it (keys and indexes)."""
-    [logical_id] = template.resources("AWS::DynamoDB::Table")
-    properties = template.resolve(template.properties(logical_id))
+    properties = template.resolve(template.properties("JobsTable"))
     wanted = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
     boto3.client("dynamodb", region_name=REGION).create_table(
         TableName=name, **{key: properties[key] for key in wanted}
@@ -116,6 +115,23 @@ def test_a_job_id_is_never_taken_twice(job_records):
         job_records.create_queued(first.job_id, "globex", None, JobOptions())
 
     assert stored(job_records, first.job_id).tenant == TENANT
+
+
+def test_a_batchs_jobs_come_in_item_order_and_no_other_job_with_them(job_records):
+    batch, other = "b" * 32, "c" * 32
+    for index in (2, 0, 1):
+        item = BatchItem(batch_id=batch, index=index, item=f"p{index}.jpg", source=f"p{index}.jpg")
+        job_records.create_queued(next(_job_ids), TENANT, item.item, JobOptions(), batch=item)
+    job_records.create_queued(
+        next(_job_ids), TENANT, None, JobOptions(),
+        batch=BatchItem(batch_id=other, index=0, item="x", source="x"),
+    )  # fmt: skip
+    new_job(job_records)  # a single job
+
+    listed = list(job_records.for_batch(batch))
+
+    assert [job.to_result().batch.item for job in listed] == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    assert all(job.status == JobStatus.QUEUED for job in listed)
 
 
 def test_no_change_brings_a_missing_job_into_being(job_records):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 
 from silhouette.service import keys
-from silhouette.service.jobs import new_job_id
+from silhouette.service.records import new_job_id
 
 SAMPLE_SIZE = 200
 

@@ -32,7 +32,7 @@ from silhouette.service.finalize import finalize
 from silhouette.service.handlers import run_stage
 from silhouette.service.jobs import InvalidCursor, JobNotFound
 from silhouette.service.notifications import JobEvent, MemoryPublisher
-from silhouette.service.records import UPLOAD_EVENT_GRACE, MemoryJobRecords
+from silhouette.service.records import UPLOAD_EVENT_GRACE, MemoryJobRecords, new_job_id
 from silhouette.service.storage import ArtifactStore, MemoryStore
 from silhouette.settings import get_settings
 
@@ -68,7 +68,7 @@ def publisher() -> MemoryPublisher:
 
 def new_job(job_records: MemoryJobRecords, tenant: str = TENANT) -> str:
     """A QUEUED job, as POST /uploads creates it."""
-    return job_records.create_queued(jobs.new_job_id(), tenant, "photo.jpg", JobOptions()).job_id
+    return job_records.create_queued(new_job_id(), tenant, "photo.jpg", JobOptions()).job_id
 
 
 def pipeline_state(job_id: str, **fields: Any) -> PipelineState:

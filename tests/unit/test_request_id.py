@@ -16,7 +16,8 @@ from silhouette.service import api, keys
 from silhouette.service.handlers import stage_handler
 from silhouette.service.observability import log_keys, logger
 from silhouette.service.records import DynamoJobRecords, JobRecord, MemoryJobRecords
-from silhouette.service.starter import start_job, uploaded_objects
+from silhouette.service.starter import start_job
+from silhouette.service.uploads import uploaded_objects
 from silhouette.settings import get_settings
 from tests.unit.api_function import LambdaContext, call_api, logged
 

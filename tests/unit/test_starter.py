@@ -6,7 +6,8 @@ import pytest
 
 from silhouette.errors import PermanentError
 from silhouette.service import keys
-from silhouette.service.starter import start_job, uploaded_objects
+from silhouette.service.starter import start_job
+from silhouette.service.uploads import uploaded_objects
 from silhouette.settings import get_settings
 
 JOB = "0123456789abcdef0123456789abcdef"

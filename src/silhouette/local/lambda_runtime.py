@@ -22,7 +22,12 @@ then without the event, the connection's API key, retries or dead-letter queue; 
 POSTed as EventBridge does, with the key header, retried as the target's RetryPolicy allows (a few
 quick retries locally) and sent to its DeadLetterConfig queue when it is not accepted. Only
 loopback endpoints are called; a target's InputTransformer and HttpParameters (which the template
-does not use) are not applied, nor the destination's rate limit. All hooks depend on moto
+does not use) are not applied, nor the destination's rate limit.
+
+moto 5.2.5's Step Functions tasks on Step Functions itself (`states:startExecution.sync:2`, how
+a batch runs the pipeline on each item) pass the ASL's parameter names (`StateMachineArn`) to the
+SDK, which wants the API's (`stateMachineArn`), and read the answer the other way round; the
+names are translated here, as AWS does. All hooks depend on moto
 internals and are pinned to the moto version below; they live in this one module."""
 
 from __future__ import annotations
@@ -58,6 +63,9 @@ from moto.stepfunctions.parser.asl.component.common.error_name.custom_error_name
 )
 from moto.stepfunctions.parser.asl.component.common.error_name.failure_event import FailureEvent
 from moto.stepfunctions.parser.asl.component.state.exec.state_task import lambda_eval_utils
+from moto.stepfunctions.parser.asl.component.state.exec.state_task.service.state_task_service_sfn import (  # noqa: E501
+    StateTaskServiceSfn,
+)
 from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_lambda import (
     StateTaskLambda,
 )
@@ -349,6 +357,22 @@ class LambdaRuntime:
                 else:
                     deliver_to_api_destination(rule, target, event)
 
+        original_sfn_parameters = StateTaskServiceSfn._normalise_parameters
+        original_sfn_response = StateTaskServiceSfn._normalise_response
+
+        def sfn_parameters(
+            state: StateTaskServiceSfn, parameters: dict[str, Any], *args: Any
+        ) -> None:
+            original_sfn_parameters(state, parameters, *args)
+            for name in list(parameters):  # StateMachineArn -> stateMachineArn
+                parameters[name[:1].lower() + name[1:]] = parameters.pop(name)
+
+        def sfn_response(state: StateTaskServiceSfn, response: Any, *args: Any) -> None:
+            original_sfn_response(state, response, *args)
+            if isinstance(response, dict):  # executionArn -> ExecutionArn
+                for name in list(response):
+                    response[name[:1].upper() + name[1:]] = response.pop(name)
+
         original_invoke = LambdaFunction.invoke
         original_s3_invoke = s3_notifications._invoke_awslambda
         lambda_eval_utils.boto_client_for = client_for
@@ -356,6 +380,8 @@ class LambdaRuntime:
         s3_notifications._invoke_awslambda = invoke_from_s3
         StateTaskLambda._from_error = from_error  # type: ignore[method-assign]
         Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
+        StateTaskServiceSfn._normalise_parameters = sfn_parameters  # type: ignore[method-assign]
+        StateTaskServiceSfn._normalise_response = sfn_response  # type: ignore[method-assign]
 
         def restore() -> None:
             for name in SERVICE_LOGGERS:
@@ -366,6 +392,8 @@ class LambdaRuntime:
             s3_notifications._invoke_awslambda = original_s3_invoke
             StateTaskLambda._from_error = original_from_error  # type: ignore[method-assign]
             Rule.send_to_targets = original_send  # type: ignore[method-assign]
+            StateTaskServiceSfn._normalise_parameters = original_sfn_parameters  # type: ignore[method-assign]
+            StateTaskServiceSfn._normalise_response = original_sfn_response  # type: ignore[method-assign]
 
         self._restore.append(restore)
 

@@ -121,7 +121,10 @@ class Template:
     def physical_name(self, logical_id: str) -> str:
         resource = self.body["Resources"][logical_id]
         explicit = resource.get("Properties", {}).get("Name")
-        if resource["Type"] == "AWS::Events::EventBus" and explicit:
+        if (
+            resource["Type"] in ("AWS::Events::EventBus", "AWS::Serverless::StateMachine")
+            and explicit
+        ):
             return self.resolve(explicit)
         name = f"{self.stack_name}-{logical_id}"
         return name.lower() if resource["Type"] == "AWS::S3::Bucket" else name

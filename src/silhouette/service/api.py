@@ -27,12 +27,15 @@ from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 from silhouette.errors import PermanentError, TransientError, is_transient_aws_error
 from silhouette.names import API_KEY_HEADER, REQUEST_ID_HEADER
 from silhouette.schema import JobOptions, JobResult, JobSummary
-from silhouette.service import jobs
+from silhouette.service import batches, jobs
+from silhouette.service.batch_records import BatchSource
+from silhouette.service.batches import BatchProgress
 from silhouette.service.health import Health, check_health
-from silhouette.service.jobs import ContentType, DownloadLink, UploadForm
+from silhouette.service.jobs import ContentType
 from silhouette.service.observability import log_keys, logger
 from silhouette.service.starter import start_uploads
 from silhouette.service.tenants import tenant_of_key
+from silhouette.service.transfers import DownloadLink, UploadForm, download_link
 from silhouette.settings import get_settings
 
 API_VERSION = "1.0.0"
@@ -81,6 +84,35 @@ class UploadRequest(BaseModel):
         """12.0 is the integer 12 in JSON (and JSON Schema); `true`, `"12"` and 1.5 are left
         for StrictInt to refuse rather than be read as a number of bytes."""
         return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+class BatchRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    source: BatchSource = Field(
+        description="zip: an archive of photos; csv: a CSV with the columns id and image_url "
+        "(other columns are carried to the report)"
+    )
+    size: StrictInt | None = Field(
+        None, ge=0, description="bytes the client will upload: more than the limit gives 413"
+    )
+    concurrency: StrictInt | None = Field(
+        None, ge=1, description="at most this many items at once (the service's limit caps it)"
+    )
+    options: RequestedOptions = Field(
+        default_factory=RequestedOptions, description="every item's options"
+    )
+
+
+class BatchCreated(BaseModel):
+    batch: BatchProgress
+    upload: UploadForm = Field(description="POST the ZIP or CSV here; the upload starts it")
+
+
+class BatchReport(BaseModel):
+    batch: BatchProgress
+    report: DownloadLink = Field(description="the report CSV: one row per item")
+    results: DownloadLink = Field(description="a ZIP of every item's artifacts and the report")
 
 
 class UploadCreated(BaseModel):
@@ -177,6 +209,11 @@ def _undecodable_body(_: UnicodeDecodeError) -> Response:
 @app.exception_handler(jobs.JobNotFound)
 def _not_found(error: jobs.JobNotFound) -> Response:
     return _json(404, ErrorBody(error="not_found", message=f"no job {error.args[0]!r}"))
+
+
+@app.exception_handler(batches.BatchNotFound)
+def _batch_not_found(error: batches.BatchNotFound) -> Response:
+    return _json(404, ErrorBody(error="not_found", message=f"no batch {error.args[0]!r}"))
 
 
 @app.exception_handler(jobs.JobBusy)
@@ -301,6 +338,60 @@ def get_result(job_id: str) -> ResultWithDownloads:
 def delete_job(job_id: str):  # unannotated: Powertools cannot validate a bare `Response` return
     jobs.delete_job(_tenant(), job_id)
     return Response(status_code=204)
+
+
+@app.post(
+    "/batches",
+    status_code=201,
+    summary="Create a batch and a presigned POST for its ZIP or CSV",
+    responses=_responses(201, *_GUARDED, 413),
+    security=_KEY_SECURITY,
+)
+def create_batch(request: BatchRequest) -> BatchCreated:
+    limit = get_settings().max_batch_source_bytes
+    if request.size is not None and request.size > limit:
+        raise ApiError(
+            413,
+            "too_large",
+            f"{request.size} bytes is more than the {limit} bytes a batch may have",
+            field="size",
+        )
+    record, upload = batches.create_batch(
+        _tenant(), request.source, request.options, request.concurrency, _request_id()
+    )
+    return BatchCreated(batch=batches.progress(record), upload=upload)
+
+
+@app.get(
+    "/batches/<batch_id>",
+    summary="A batch's status and its items' progress, counted per status",
+    responses=_responses(200, *_GUARDED, 404),
+    security=_KEY_SECURITY,
+)
+def get_batch(batch_id: str) -> BatchProgress:
+    return batches.progress(batches.owned_batch(_tenant(), batch_id))
+
+
+@app.get(
+    "/batches/<batch_id>/report",
+    summary="A finished batch's report CSV and results ZIP, as presigned links",
+    responses=_responses(200, *_GUARDED, 404, 409),
+    security=_KEY_SECURITY,
+)
+def get_batch_report(batch_id: str) -> BatchReport:
+    record = batches.owned_batch(_tenant(), batch_id)
+    if record.report_key is None or record.results_key is None:
+        raise ApiError(
+            409,
+            "not_finished",
+            f"batch is {record.status}; poll /batches/{batch_id} until it has ended",
+        )
+    stem = f"batch-{batch_id[:8]}"
+    return BatchReport(
+        batch=batches.progress(record),
+        report=download_link(record.report_key, f"{stem}-report.csv"),
+        results=download_link(record.results_key, f"{stem}-results.zip"),
+    )
 
 
 @app.get(

@@ -8,20 +8,29 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import re
-import secrets
-from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
 import boto3
-from pydantic import BaseModel, Field
 
 from silhouette.schema import JobOptions, JobResult, JobStatus
 from silhouette.service import keys, sweeper
 from silhouette.service.observability import logger
-from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords, is_page_key
+from silhouette.service.records import (
+    DYNAMODB_RECORDS,
+    JobRecord,
+    JobRecords,
+    is_page_key,
+    new_job_id,
+)
 from silhouette.service.storage import delete_prefixes, s3_client
+from silhouette.service.transfers import (
+    DownloadLink,
+    UploadForm,
+    download_link,
+    presigned_upload,
+    safe_stem,
+)
 from silhouette.settings import get_settings
 
 ContentType = Literal["image/jpeg", "image/png", "image/webp"]
@@ -45,28 +54,6 @@ class InvalidCursor(Exception):
     pass
 
 
-class UploadForm(BaseModel):
-    """POST `fields` and then the file (as the last part, named `file`) to `url` as
-    multipart/form-data. The policy fixes the key, the content type and the size."""
-
-    url: str
-    fields: dict[str, str]
-    expires_at: datetime
-    max_bytes: int
-
-
-class DownloadLink(BaseModel):
-    url: str = Field(description="presigned GET; the download is saved as `filename`")
-    filename: str
-    expires_at: datetime
-
-
-def new_job_id() -> str:
-    """128 random bits as 32 lowercase hex digits: unguessable, and safe in keys and execution
-    names."""
-    return secrets.token_hex(16)
-
-
 def create_upload(
     tenant: str,
     filename: str | None,
@@ -86,22 +73,7 @@ def create_upload(
     job_id = new_job_id()
     record = job_records.create_queued(job_id, tenant, filename, options, request_id)
     logger.info("job created", extra={"job_id": job_id})
-    post = (s3 or s3_client()).generate_presigned_post(
-        Bucket=settings.bucket,
-        Key=keys.upload(job_id),
-        Fields={"Content-Type": content_type},
-        Conditions=[
-            {"Content-Type": content_type},
-            ["content-length-range", 0, settings.max_upload_bytes],
-        ],
-        ExpiresIn=settings.upload_url_expiry_seconds,
-    )
-    upload = UploadForm(
-        url=post["url"],
-        fields=post["fields"],
-        expires_at=_expiry(settings.upload_url_expiry_seconds),
-        max_bytes=settings.max_upload_bytes,
-    )
+    upload = presigned_upload(keys.upload(job_id), content_type, settings.max_upload_bytes, s3)
     return record.to_result(), upload
 
 
@@ -119,25 +91,12 @@ def get_job(tenant: str, job_id: str, job_records: JobRecords = DYNAMODB_RECORDS
 
 def downloads(result: JobResult, s3: Any = None) -> dict[str, DownloadLink]:
     """Presigned GETs for every artifact, saved under a name derived from the upload's."""
-    settings = get_settings()
     client = s3 or s3_client()
-    stem = _safe_stem(result.filename) or result.job_id[:8]
-    links = {}
-    for name, key in result.artifacts.items():
-        filename = f"{stem}-{name}{PurePosixPath(key).suffix}"
-        url = client.generate_presigned_url(
-            "get_object",
-            Params={
-                "Bucket": settings.bucket,
-                "Key": key,
-                "ResponseContentDisposition": f'attachment; filename="{filename}"',
-            },
-            ExpiresIn=settings.download_url_expiry_seconds,
-        )
-        links[name] = DownloadLink(
-            url=url, filename=filename, expires_at=_expiry(settings.download_url_expiry_seconds)
-        )
-    return links
+    stem = safe_stem(result.filename) or result.job_id[:8]
+    return {
+        name: download_link(key, f"{stem}-{name}{PurePosixPath(key).suffix}", client)
+        for name, key in result.artifacts.items()
+    }
 
 
 def delete_job(
@@ -178,13 +137,3 @@ def _decode_cursor(tenant: str, cursor: str) -> dict[str, Any]:
     if not is_page_key(key, tenant):
         raise InvalidCursor("not a cursor this API returned")
     return key
-
-
-def _safe_stem(filename: str | None) -> str:
-    """The upload's name without extension, reduced to characters every browser keeps."""
-    stem = PurePosixPath((filename or "").replace("\\", "/")).stem
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:64]
-
-
-def _expiry(seconds: int) -> datetime:
-    return datetime.now(UTC) + timedelta(seconds=seconds)

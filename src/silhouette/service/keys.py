@@ -8,6 +8,8 @@ import re
 
 UPLOAD_PREFIX = "uploads/"
 _UPLOAD_KEY = re.compile(r"^uploads/(?P<job_id>[0-9a-f]{32})/original$")
+# A batch's source (its ZIP or CSV) is an upload too: the same event starts the batch.
+_BATCH_SOURCE_KEY = re.compile(r"^uploads/batches/(?P<batch_id>[0-9a-f]{32})/source$")
 
 
 def upload(job_id: str) -> str:
@@ -36,3 +38,31 @@ def result(job_id: str) -> str:
 def job_prefixes(job_id: str) -> tuple[str, ...]:
     """Every prefix under which a job stores objects (for deletion)."""
     return (f"{UPLOAD_PREFIX}{job_id}/", artifact_prefix(job_id), f"results/{job_id}/")
+
+
+def batch_source(batch_id: str) -> str:
+    return f"{UPLOAD_PREFIX}batches/{batch_id}/source"
+
+
+def batch_id_from_source(key: str) -> str | None:
+    """The batch an uploaded source belongs to, or None for a key outside that scheme."""
+    match = _BATCH_SOURCE_KEY.match(key)
+    return match.group("batch_id") if match else None
+
+
+def batch_prefix(batch_id: str) -> str:
+    """Where a batch's own objects live: its item list, report and results archive."""
+    return f"batches/{batch_id}/"
+
+
+def batch_manifest(batch_id: str) -> str:
+    """The batch's items, one job id per row, as the batch state machine's Map reads them."""
+    return f"{batch_prefix(batch_id)}items.csv"
+
+
+def batch_report(batch_id: str) -> str:
+    return f"{batch_prefix(batch_id)}report.csv"
+
+
+def batch_results(batch_id: str) -> str:
+    return f"{batch_prefix(batch_id)}results.zip"

@@ -12,6 +12,7 @@ backstop that removes records the sweeper missed."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable, Iterable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, NamedTuple, Protocol, TypeGuard
@@ -20,6 +21,7 @@ from pynamodb.attributes import (
     DynamicMapAttribute,
     JSONAttribute,
     MapAttribute,
+    NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
     UTCDateTimeAttribute,
@@ -29,16 +31,21 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from silhouette.schema import JobOptions, JobResult, JobStatus
+from silhouette.schema import BatchItem, JobOptions, JobResult, JobStatus
 from silhouette.settings import get_settings
 
 _OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
 # Attributes for the service's own use, not part of the job as clients see it.
-_BOOKKEEPING = frozenset({"notified_at", "request_id", "sweep_day", "sweep_at", "expires_at"})
+_BOOKKEEPING = frozenset(
+    {"notified_at", "request_id", "sweep_day", "sweep_at", "expires_at", "batch_id", "batch_index"}
+)
 # How long events may lag behind an upload before the sweeper looks for the photo itself.
 UPLOAD_EVENT_GRACE = timedelta(minutes=10)
 # How long a stage may run before the sweeper checks that its execution is still alive.
 STAGE_CHECK_AFTER = timedelta(minutes=15)
+# A batch's items are started by the batch's execution, in turn; the sweeper looks at one only
+# once the batch has had the longest it may run (the batch state machine's TimeoutSeconds).
+BATCH_ITEM_CHECK_AFTER = timedelta(hours=24)
 _EXPIRED_REASON = "the photo was not uploaded before the upload form expired"
 # What a page of the tenant-jobs index ends on: the table's key and the index's.
 _PAGE_KEY = ("job_id", "tenant", "created_at")
@@ -68,6 +75,17 @@ class SweepIndex(GlobalSecondaryIndex["JobRecord"]):
 
     sweep_day = UnicodeAttribute(hash_key=True)
     sweep_at = UTCDateTimeAttribute(range_key=True)
+
+
+class BatchItemsIndex(GlobalSecondaryIndex["JobRecord"]):
+    """A batch's jobs in item order (the `batch-items` index in template.yaml)."""
+
+    class Meta:
+        index_name = "batch-items"
+        projection = AllProjection()
+
+    batch_id = UnicodeAttribute(hash_key=True)
+    batch_index = NumberAttribute(range_key=True)
 
 
 class JobRecord(Model):
@@ -100,6 +118,10 @@ class JobRecord(Model):
     notified_at = UTCDateTimeAttribute(null=True)
     # The X-Request-ID of the POST /uploads that created the job (absent on older records).
     request_id = UnicodeAttribute(null=True)
+    # A batch's item: its BatchItem, and its batch and place again as the index's keys.
+    batch = JSONAttribute(null=True)
+    batch_id = UnicodeAttribute(null=True)
+    batch_index = NumberAttribute(null=True)
     # End of the retention period: the job and its objects are erased then (TTL attribute).
     expires_at = TTLAttribute(null=True)
     sweep_day = UnicodeAttribute(null=True)
@@ -107,6 +129,7 @@ class JobRecord(Model):
 
     by_tenant = TenantJobsIndex()
     due_for_sweep = SweepIndex()
+    by_batch = BatchItemsIndex()
 
     def expired_by(self, moment: datetime) -> bool:
         """Past its retention period at `moment` (then the sweeper or TTL erases it, and
@@ -120,6 +143,12 @@ class JobRecord(Model):
             if (value := getattr(self, name)) is not None and name not in _BOOKKEEPING
         }
         return JobResult.model_validate(data)
+
+
+def new_job_id() -> str:
+    """128 random bits as 32 lowercase hex digits: unguessable, and safe in keys and execution
+    names."""
+    return secrets.token_hex(16)
 
 
 class JobIdTaken(Exception):
@@ -143,6 +172,7 @@ class JobRecords(Protocol):
         filename: str | None,
         options: JobOptions,
         request_id: str | None = None,
+        batch: BatchItem | None = None,
     ) -> JobRecord:
         """A new job awaiting its upload; `JobIdTaken` if the id is in use."""
         ...
@@ -159,6 +189,10 @@ class JobRecords(Protocol):
         self, tenant: str, limit: int, start_after: dict[str, Any] | None = None
     ) -> RecordPage:
         """Up to `limit` of the tenant's jobs within their retention period, newest first."""
+        ...
+
+    def for_batch(self, batch_id: str) -> Iterator[JobRecord]:
+        """The batch's jobs within their retention period, in item order."""
         ...
 
     def due_for_sweep(self, now: datetime, lookback_days: int) -> Iterator[str]:
@@ -224,11 +258,19 @@ Changes = dict[str, Any]
 
 
 def _queued(
-    job_id: str, tenant: str, filename: str | None, options: JobOptions, request_id: str | None
+    job_id: str,
+    tenant: str,
+    filename: str | None,
+    options: JobOptions,
+    request_id: str | None,
+    batch: BatchItem | None,
 ) -> JobRecord:
     settings = get_settings()
     now = _now()
-    sweep_at = now + timedelta(seconds=settings.upload_url_expiry_seconds) + UPLOAD_EVENT_GRACE
+    if batch is None:
+        sweep_at = now + timedelta(seconds=settings.upload_url_expiry_seconds) + UPLOAD_EVENT_GRACE
+    else:
+        sweep_at = now + BATCH_ITEM_CHECK_AFTER
     return JobRecord(
         job_id=job_id,
         tenant=tenant,
@@ -239,8 +281,13 @@ def _queued(
         created_at=now,
         updated_at=now,
         expires_at=now + timedelta(days=settings.retention_days),
+        **(_batch_item(batch) if batch else {}),
         **_sweep(sweep_at),
     )
+
+
+def _batch_item(batch: BatchItem) -> Changes:
+    return {"batch": batch.model_dump(), "batch_id": batch.batch_id, "batch_index": batch.index}
 
 
 def _sweep(when: datetime) -> Changes:
@@ -291,9 +338,10 @@ class DynamoJobRecords:
         filename: str | None,
         options: JobOptions,
         request_id: str | None = None,
+        batch: BatchItem | None = None,
     ) -> JobRecord:
         _table()  # binds the model to the configured table
-        record = _queued(job_id, tenant, filename, options, request_id)
+        record = _queued(job_id, tenant, filename, options, request_id, batch)
         try:
             record.save(condition=JobRecord.job_id.does_not_exist())
         except PutError as error:
@@ -324,6 +372,11 @@ class DynamoJobRecords:
         )
         listed = list(found)  # the iterator knows where the page ends once it has been read
         return RecordPage(listed, found.last_evaluated_key)
+
+    def for_batch(self, batch_id: str) -> Iterator[JobRecord]:
+        for record in _table().by_batch.query(batch_id):
+            if _visible(record) is not None:
+                yield record
 
     def due_for_sweep(self, now: datetime, lookback_days: int) -> Iterator[str]:
         table = _table()
@@ -413,10 +466,11 @@ class MemoryJobRecords:
         filename: str | None,
         options: JobOptions,
         request_id: str | None = None,
+        batch: BatchItem | None = None,
     ) -> JobRecord:
         if job_id in self.items:
             raise JobIdTaken(job_id)
-        record = _queued(job_id, tenant, filename, options, request_id)
+        record = _queued(job_id, tenant, filename, options, request_id, batch)
         self.items[job_id] = record.serialize()
         return record
 
@@ -444,6 +498,15 @@ class MemoryJobRecords:
             if (record := _visible(JobRecord.from_raw_data(item))) is not None:
                 listed.append(record)
         return RecordPage(listed, None)
+
+    def for_batch(self, batch_id: str) -> Iterator[JobRecord]:
+        items = sorted(
+            (item for item in self.items.values() if item.get("batch_id") == {"S": batch_id}),
+            key=lambda item: float(item["batch_index"]["N"]),
+        )
+        for item in items:
+            if (record := _visible(JobRecord.from_raw_data(item))) is not None:
+                yield record
 
     def due_for_sweep(self, now: datetime, lookback_days: int) -> Iterator[str]:
         for days_ago in range(lookback_days, -1, -1):

@@ -28,8 +28,9 @@ from silhouette.service.finalize import finalize
 from silhouette.service.notifications import EventPublisher
 from silhouette.service.observability import log_keys, logger, publish_metric
 from silhouette.service.records import DYNAMODB_RECORDS, STAGE_CHECK_AFTER, JobRecord, JobRecords
-from silhouette.service.starter import UploadedObject, execution_arn, start_job
+from silhouette.service.starter import execution_arn, start_job
 from silhouette.service.storage import S3Store, delete_prefixes
+from silhouette.service.uploads import UploadedObject
 from silhouette.settings import get_settings
 
 # Enough for one more job (a finalize at worst) before the function's own timeout.

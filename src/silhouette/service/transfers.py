@@ -1,0 +1,73 @@
+"""Presigned transfers: the forms clients upload through and the links they download from,
+straight from and to the bucket (the API never carries a photo's bytes)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import PurePosixPath
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from silhouette.service.storage import s3_client
+from silhouette.settings import get_settings
+
+
+class UploadForm(BaseModel):
+    """POST `fields` and then the file (as the last part, named `file`) to `url` as
+    multipart/form-data. The policy fixes the key, the content type and the size."""
+
+    url: str
+    fields: dict[str, str]
+    expires_at: datetime
+    max_bytes: int
+
+
+class DownloadLink(BaseModel):
+    url: str = Field(description="presigned GET; the download is saved as `filename`")
+    filename: str
+    expires_at: datetime
+
+
+def presigned_upload(key: str, content_type: str, max_bytes: int, s3: Any = None) -> UploadForm:
+    """A presigned POST for `key` whose policy fixes the key, the content type and the
+    largest size."""
+    expiry = get_settings().upload_url_expiry_seconds
+    post = (s3 or s3_client()).generate_presigned_post(
+        Bucket=get_settings().bucket,
+        Key=key,
+        Fields={"Content-Type": content_type},
+        Conditions=[{"Content-Type": content_type}, ["content-length-range", 0, max_bytes]],
+        ExpiresIn=expiry,
+    )
+    return UploadForm(
+        url=post["url"], fields=post["fields"], expires_at=_expiry(expiry), max_bytes=max_bytes
+    )
+
+
+def download_link(key: str, filename: str, s3: Any = None) -> DownloadLink:
+    """A presigned GET of `key`, saved as `filename` (a name every browser keeps)."""
+    settings = get_settings()
+    url = (s3 or s3_client()).generate_presigned_url(
+        "get_object",
+        Params={
+            "Bucket": settings.bucket,
+            "Key": key,
+            "ResponseContentDisposition": f'attachment; filename="{filename}"',
+        },
+        ExpiresIn=settings.download_url_expiry_seconds,
+    )
+    return DownloadLink(
+        url=url, filename=filename, expires_at=_expiry(settings.download_url_expiry_seconds)
+    )
+
+
+def safe_stem(filename: str | None) -> str:
+    """The upload's name without extension, reduced to characters every browser keeps."""
+    stem = PurePosixPath((filename or "").replace("\\", "/")).stem
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", stem).strip("._")[:64]
+
+
+def _expiry(seconds: int) -> datetime:
+    return datetime.now(UTC) + timedelta(seconds=seconds)

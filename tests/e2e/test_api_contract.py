@@ -23,6 +23,9 @@ OPERATIONS = (
     "DELETE /jobs/{job_id}",
     "GET /health",
     "POST /webhooks/minio",
+    "POST /batches",
+    "GET /batches/{batch_id}",
+    "GET /batches/{batch_id}/report",
 )
 
 

@@ -9,9 +9,11 @@ never came and erasing jobs whose retention ended."""
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import time
+import zipfile
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -85,6 +87,30 @@ def _run_the_service(stack: EmbeddedStack, photo: Path) -> None:
     retention_ended = now + timedelta(days=get_settings().retention_days + 1)
     erased = stack.run_scheduled(SWEEPER, retention_ended)
     assert erased.get("erased") == 3, erased  # the rejected, the stopped, the expired job
+    _run_batches(stack, photo.read_bytes())
+
+
+def _run_batches(stack: EmbeddedStack, photo: bytes) -> None:
+    """A ZIP batch (a photo and a text file) and a CSV batch whose one URL may not be fetched,
+    through the API, with their progress and report."""
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as zipped:
+        zipped.writestr("photo.png", photo)
+        zipped.writestr("notes.txt", b"not a photo")
+    sources = {
+        "zip": (archive.getvalue(), "application/zip"),
+        "csv": (b"id,image_url\np1,http://10.0.0.9/photo.jpg\n", "text/csv"),
+    }
+    for source, (data, content_type) in sources.items():
+        body = {"source": source, "options": {"quality": "fast", "face": False}}
+        created = call(stack, "POST", "/batches", json=body).json()
+        assert post_file(created["upload"], data, content_type).status_code == 204
+        batch_id = created["batch"]["batch_id"]
+        deadline = time.monotonic() + 120
+        while call(stack, "GET", f"/batches/{batch_id}").json()["status"] != "COMPLETED":
+            assert time.monotonic() < deadline, f"batch {batch_id} did not complete"
+            time.sleep(0.5)
+        assert call(stack, "GET", f"/batches/{batch_id}/report").status_code == 200
 
 
 def _analyse(stack: EmbeddedStack, photo: bytes, outcome: str) -> str:

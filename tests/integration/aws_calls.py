@@ -27,7 +27,7 @@ BUCKET = TEMPLATE.arn("PhotoBucket")
 TABLE = TEMPLATE.arn("JobsTable")
 BATCH_TABLE = TEMPLATE.arn("BatchesTable")
 BATCH_ITEMS = f"{TABLE}/index/batch-items"
-BATCH = "fedcba9876543210fedcba9876543210"
+BATCH = JOB  # (the recorder names every id JOB)
 BATCH_STATE_MACHINE = TEMPLATE.arn("BatchStateMachine")
 # The rule through which Step Functions follows a child execution (startExecution.sync).
 SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
@@ -147,7 +147,6 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("dynamodb:GetItem", TABLE),
         AwsCall("s3:ListBucket", BUCKET, keys.upload(JOB)),  # fetched before?
         AwsCall("s3:PutObject", UPLOAD),  # a URL item's photo
-        AwsCall("s3:GetObject", UPLOAD),  # HeadObject: its size and time
         # A photo that could not be fetched: the item is finalized REJECTED.
         AwsCall("s3:PutObject", RESULT),
         AwsCall("dynamodb:UpdateItem", TABLE),

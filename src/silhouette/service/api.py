@@ -53,6 +53,12 @@ app.configure_openapi(
 # Models --------------------------------------------------------------------------------------
 
 
+def _whole_number_as_int(cls: type, value: Any) -> Any:
+    """12.0 is the integer 12 in JSON (and JSON Schema); `true`, `"12"` and 1.5 are left for
+    StrictInt to refuse rather than be read as a number."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
 class ErrorBody(BaseModel):
     error: str = Field(description="machine-readable code, e.g. not_found")
     message: str
@@ -78,12 +84,7 @@ class UploadRequest(BaseModel):
     )
     options: RequestedOptions = Field(default_factory=RequestedOptions)
 
-    @field_validator("size", mode="before")
-    @classmethod
-    def _whole_number_as_int(cls, value: Any) -> Any:
-        """12.0 is the integer 12 in JSON (and JSON Schema); `true`, `"12"` and 1.5 are left
-        for StrictInt to refuse rather than be read as a number of bytes."""
-        return int(value) if isinstance(value, float) and value.is_integer() else value
+    _whole_numbers = field_validator("size", mode="before")(_whole_number_as_int)
 
 
 class BatchRequest(BaseModel):
@@ -102,6 +103,8 @@ class BatchRequest(BaseModel):
     options: RequestedOptions = Field(
         default_factory=RequestedOptions, description="every item's options"
     )
+
+    _whole_numbers = field_validator("size", "concurrency", mode="before")(_whole_number_as_int)
 
 
 class BatchCreated(BaseModel):

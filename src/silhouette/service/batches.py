@@ -16,6 +16,7 @@ the upload event starts the batch state machine (batch.asl.json), named after th
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 from collections import Counter
 from collections.abc import Callable
@@ -194,7 +195,9 @@ def expand(
         raise RejectedInput(f"batch {batch_id} no longer exists")
     bucket = settings.bucket
     with tempfile.TemporaryFile() as source:
-        s3.download_fileobj(bucket, keys.batch_source(batch_id), source)
+        # GetObject streamed, not download_fileobj, whose HeadObject needs s3:ListBucket too.
+        body = s3.get_object(Bucket=bucket, Key=keys.batch_source(batch_id))["Body"]
+        shutil.copyfileobj(body, source)
         source.seek(0)
         try:
             items = _read_items(record, source)
@@ -290,7 +293,10 @@ def prepare_item(
         return ItemStart(start=False)
     item = BatchItem.model_validate(record.batch)
     upload_key = keys.upload(job_id)
-    if item.url is not None and not _stored(s3, settings.bucket, upload_key):
+    listed = s3.list_objects_v2(Bucket=settings.bucket, Prefix=upload_key, MaxKeys=1)
+    if listed.get("Contents"):  # a ZIP entry, or a photo fetched by an earlier attempt
+        size, time = listed["Contents"][0]["Size"], listed["Contents"][0]["LastModified"]
+    elif item.url is not None:
         limits = FetchLimits(
             max_bytes=settings.max_upload_bytes, allow_loopback=settings.fetch_allow_loopback
         )
@@ -302,18 +308,11 @@ def prepare_item(
         s3.put_object(
             Bucket=settings.bucket, Key=upload_key, Body=photo.data, ContentType=photo.content_type
         )
-    stored = s3.head_object(Bucket=settings.bucket, Key=upload_key)
-    upload = UploadedObject(
-        bucket=settings.bucket,
-        key=upload_key,
-        size=stored["ContentLength"],
-        time=stored["LastModified"],
-    )
+        size, time = len(photo.data), datetime.now(UTC)
+    else:
+        raise RejectedInput(f"item {item.index} of batch {item.batch_id} has no photo")
+    upload = UploadedObject(bucket=settings.bucket, key=upload_key, size=size, time=time)
     return ItemStart(start=True, state=pipeline_state(upload, record))
-
-
-def _stored(s3: Any, bucket: str, key: str) -> bool:
-    return bool(s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents"))
 
 
 def reject_item(

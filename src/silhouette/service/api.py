@@ -35,7 +35,7 @@ from silhouette.service.jobs import ContentType
 from silhouette.service.observability import log_keys, logger
 from silhouette.service.starter import start_uploads
 from silhouette.service.tenants import tenant_of_key
-from silhouette.service.transfers import DownloadLink, UploadForm, download_link
+from silhouette.service.transfers import DownloadLink, UploadForm, UploadTooLarge, download_link
 from silhouette.settings import get_settings
 
 API_VERSION = "1.0.0"
@@ -225,8 +225,8 @@ def _busy(_: jobs.JobBusy) -> Response:
     return _json(409, ErrorBody(error="busy", message=message))
 
 
-@app.exception_handler(jobs.UploadTooLarge)
-def _too_large(error: jobs.UploadTooLarge) -> Response:
+@app.exception_handler(UploadTooLarge)
+def _too_large(error: UploadTooLarge) -> Response:
     return _json(413, ErrorBody(error="too_large", message=str(error), field="size"))
 
 
@@ -351,16 +351,13 @@ def delete_job(job_id: str):  # unannotated: Powertools cannot validate a bare `
     security=_KEY_SECURITY,
 )
 def create_batch(request: BatchRequest) -> BatchCreated:
-    limit = get_settings().max_batch_source_bytes
-    if request.size is not None and request.size > limit:
-        raise ApiError(
-            413,
-            "too_large",
-            f"{request.size} bytes is more than the {limit} bytes a batch may have",
-            field="size",
-        )
     record, upload = batches.create_batch(
-        _tenant(), request.source, request.options, request.concurrency, _request_id()
+        _tenant(),
+        request.source,
+        request.options,
+        request.concurrency,
+        request.size,
+        request_id=_request_id(),
     )
     return BatchCreated(batch=batches.progress(record), upload=upload)
 

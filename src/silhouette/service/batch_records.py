@@ -9,7 +9,7 @@ refused: not a ZIP, a zip bomb, no usable row); FAILED when its execution ended 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
@@ -21,11 +21,12 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.expressions.condition import Condition
 from pynamodb.models import Model
 
 from silhouette.schema import JobOptions
+from silhouette.service.tables import bound, is_condition_failure, update_if, utc_now
 from silhouette.settings import get_settings
 
 
@@ -49,10 +50,6 @@ class BatchSource(StrEnum):
 _OPEN = (BatchStatus.WAITING.value, BatchStatus.RUNNING.value)
 
 
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
 class BatchRecord(Model):
     class Meta:
         table_name = "unbound"  # bound to the configured table on first use (see `_table`)
@@ -69,8 +66,8 @@ class BatchRecord(Model):
     report_key = UnicodeAttribute(null=True)
     results_key = UnicodeAttribute(null=True)
     request_id = UnicodeAttribute(null=True)
-    created_at = UTCDateTimeAttribute(default=_now)
-    updated_at = UTCDateTimeAttribute(default=_now)
+    created_at = UTCDateTimeAttribute(default=utc_now)
+    updated_at = UTCDateTimeAttribute(default=utc_now)
     finished_at = UTCDateTimeAttribute(null=True)
     notified_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
@@ -97,7 +94,7 @@ class DynamoBatchRecords:
         concurrency: int,
         request_id: str | None = None,
     ) -> BatchRecord:
-        now = _now()
+        now = utc_now()
         record = _table()(
             batch_id=batch_id,
             tenant=tenant,
@@ -113,7 +110,7 @@ class DynamoBatchRecords:
         try:
             record.save(condition=BatchRecord.batch_id.does_not_exist())
         except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
+            if is_condition_failure(error):
                 raise BatchIdTaken(batch_id) from error
             raise
         return record
@@ -123,7 +120,7 @@ class DynamoBatchRecords:
             record = _table().get(batch_id, consistent_read=True)
         except DoesNotExist:
             return None
-        expired = record.expires_at is not None and record.expires_at <= _now()
+        expired = record.expires_at is not None and record.expires_at <= utc_now()
         return None if expired else record
 
     def start(self, batch_id: str) -> bool:
@@ -153,7 +150,7 @@ class DynamoBatchRecords:
             "counts": counts,
             "report_key": report_key,
             "results_key": results_key,
-            "finished_at": _now(),
+            "finished_at": utc_now(),
         }
         condition = BatchRecord.status.is_in(*_OPEN) | (
             (BatchRecord.status == status.value) & BatchRecord.notified_at.does_not_exist()
@@ -161,32 +158,15 @@ class DynamoBatchRecords:
         return _change(batch_id, changes, condition)
 
     def mark_notified(self, batch_id: str) -> bool:
-        return _change(batch_id, {"notified_at": _now()}, BatchRecord.batch_id.exists())
+        return _change(batch_id, {"notified_at": utc_now()}, BatchRecord.batch_id.exists())
 
 
 def _change(batch_id: str, changes: dict[str, Any], condition: Condition) -> bool:
-    attributes = BatchRecord.get_attributes()
-    actions = [
-        attributes[name].set(value) if value is not None else attributes[name].remove()
-        for name, value in {**changes, "updated_at": _now()}.items()
-    ]
-    try:
-        _table()(batch_id=batch_id).update(actions=actions, condition=condition)
-    except UpdateError as error:
-        if error.cause_response_code == "ConditionalCheckFailedException":
-            return False
-        raise
-    return True
+    return update_if(_table()(batch_id=batch_id), {**changes, "updated_at": utc_now()}, condition)
 
 
 def _table() -> type[BatchRecord]:
-    settings = get_settings()
-    meta = BatchRecord.Meta
-    if meta.table_name != settings.batch_table or getattr(meta, "region", None) != settings.region:
-        meta.table_name = settings.batch_table
-        meta.region = settings.region
-        BatchRecord._connection = None
-    return BatchRecord
+    return bound(BatchRecord, get_settings().batch_table)
 
 
 BATCH_RECORDS = DynamoBatchRecords()

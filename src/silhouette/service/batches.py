@@ -53,7 +53,7 @@ from silhouette.service.notifications import EventPublisher, JobEvent
 from silhouette.service.observability import logger
 from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords, new_job_id
 from silhouette.service.storage import S3Store
-from silhouette.service.transfers import UploadForm, presigned_upload, safe_stem
+from silhouette.service.transfers import UploadForm, presigned_upload, refuse_oversize, safe_stem
 from silhouette.service.uploads import UploadedObject, pipeline_state
 from silhouette.service.url_fetch import FetchLimits, fetch_image, parse_url_list
 from silhouette.settings import get_settings
@@ -106,11 +106,14 @@ def create_batch(
     source: BatchSource,
     options: JobOptions,
     concurrency: int | None = None,
+    size: int | None = None,
     request_id: str | None = None,
     batch_records: DynamoBatchRecords = BATCH_RECORDS,
 ) -> tuple[BatchRecord, UploadForm]:
-    """A WAITING batch and the presigned POST for its source; the upload starts it."""
+    """A WAITING batch and the presigned POST for its source (of `size` bytes, as the client
+    declares it); the upload starts it."""
     settings = get_settings()
+    refuse_oversize(size, settings.max_batch_source_bytes)
     batch_id = new_job_id()
     allowed = min(concurrency or settings.batch_concurrency, settings.batch_concurrency)
     record = batch_records.create(batch_id, tenant, source, options, allowed, request_id)
@@ -208,7 +211,7 @@ def expand(
                 batch_id=batch_id, bucket=bucket, manifest_key="", to_run=0, concurrency=1
             )
         to_run = []
-        for index, (item, data, rejection) in enumerate(items):
+        for item, data, rejection in items:
             job_id = new_job_id()
             job = job_records.create_queued(
                 job_id,
@@ -216,7 +219,7 @@ def expand(
                 item.item,
                 record.job_options,
                 record.request_id,
-                batch=item.model_copy(update={"batch_id": batch_id, "index": index}),
+                batch=item,
             )
             if rejection is not None:
                 reject_item(job, rejection, publisher, job_records)
@@ -243,15 +246,15 @@ _Item = tuple[BatchItem, bytes | None, str | None]  # the item, its photo or its
 def _read_items(record: BatchRecord, source: Any) -> list[_Item]:
     """Every item of the source, in order; RejectedInput when the source as a whole is refused."""
     settings = get_settings()
-    placeholder = {"batch_id": record.batch_id, "index": 0}
+    batch_id = record.batch_id
     if BatchSource(record.source) == BatchSource.ZIP:
         items: list[_Item] = [
             (
-                BatchItem(**placeholder, item=entry.name, source=entry.name),
+                BatchItem(batch_id=batch_id, index=index, item=entry.name, source=entry.name),
                 entry.data,
                 entry.rejection,
             )
-            for entry in read_archive(source)
+            for index, entry in enumerate(read_archive(source))
         ]
     else:
         try:
@@ -261,7 +264,8 @@ def _read_items(record: BatchRecord, source: Any) -> list[_Item]:
         items = [
             (
                 BatchItem(
-                    **placeholder,
+                    batch_id=batch_id,
+                    index=index,
                     item=row.id,
                     source=row.image_url,
                     url=row.image_url,
@@ -270,7 +274,7 @@ def _read_items(record: BatchRecord, source: Any) -> list[_Item]:
                 None,
                 row.problem,
             )
-            for row in parse_url_list(text, settings.max_batch_items)
+            for index, row in enumerate(parse_url_list(text, settings.max_batch_items))
         ]
     if not items:
         raise RejectedInput("the batch has no items")
@@ -324,14 +328,11 @@ def reject_item(
     """End an item that cannot be analysed as REJECTED, as ingest rejects a photo: record,
     result.json and event."""
     bucket = get_settings().bucket
-    state = PipelineState(
-        job_id=record.job_id,
-        bucket=bucket,
-        upload_key=keys.upload(record.job_id),
-        received_at=datetime.now(UTC),
-        options=JobOptions.model_validate(record.options.as_dict()),
-        request_id=record.request_id,
-        stages={Stage.INGEST: StageResult(outcome="rejected", reason=reason)},
+    never_stored = UploadedObject(
+        bucket=bucket, key=keys.upload(record.job_id), size=None, time=datetime.now(UTC)
+    )
+    state = pipeline_state(never_stored, record).model_copy(
+        update={"stages": {Stage.INGEST: StageResult(outcome="rejected", reason=reason)}}
     )
     request = FinalizeRequest(terminal=JobStatus.REJECTED, job=state)
     finalize(request, S3Store(bucket), publisher, job_records)
@@ -388,8 +389,9 @@ def write_outputs(record: BatchRecord, items: list[JobRecord], s3: Any) -> tuple
     """The report CSV and the results archive (a folder per item with its artifacts and
     result.json, and the report); their keys."""
     bucket = get_settings().bucket
-    folders = {job.job_id: _folder(job) for job in items}
-    rows = [_report_row(job.to_result(), folders[job.job_id]) for job in items]
+    results = [job.to_result() for job in items]
+    paths = {result.job_id: _archive_paths(result) for result in results}
+    rows = [_report_row(result, paths[result.job_id]) for result in results]
     report = report_csv(rows)
     report_key = keys.batch_report(record.batch_id)
     s3.put_object(Bucket=bucket, Key=report_key, Body=report, ContentType="text/csv")
@@ -398,9 +400,9 @@ def write_outputs(record: BatchRecord, items: list[JobRecord], s3: Any) -> tuple
         return lambda: s3.get_object(Bucket=bucket, Key=key)["Body"].read()
 
     entries = [
-        ZipEntry(f"{folders[job.job_id]}/{name}{PurePosixPath(key).suffix}", read(key))
-        for job in items
-        for name, key in job.to_result().artifacts.items()
+        ZipEntry(paths[result.job_id][name], read(key))
+        for result in results
+        for name, key in result.artifacts.items()
     ]
     entries.append(ZipEntry("report.csv", lambda: report))
     results_key = keys.batch_results(record.batch_id)
@@ -408,20 +410,22 @@ def write_outputs(record: BatchRecord, items: list[JobRecord], s3: Any) -> tuple
     return report_key, results_key
 
 
-def _folder(job: JobRecord) -> str:
-    """The item's folder in the results archive: its place and its name, made safe."""
-    item = BatchItem.model_validate(job.batch)
-    return f"{item.index + 1:04d}-{safe_stem(item.item) or job.job_id[:8]}"
+def _archive_paths(job: JobResult) -> dict[str, str]:
+    """Where each of the item's artifacts goes in the results archive: a folder named after
+    its place and its name, made safe."""
+    item = job.batch
+    assert item is not None  # a batch's job
+    folder = f"{item.index + 1:04d}-{safe_stem(item.item) or job.job_id[:8]}"
+    return {
+        name: f"{folder}/{name}{PurePosixPath(key).suffix}" for name, key in job.artifacts.items()
+    }
 
 
-def _report_row(job: JobResult, folder: str) -> ReportRow:
+def _report_row(job: JobResult, files: dict[str, str]) -> ReportRow:
     item = job.batch
     assert item is not None
     face = job.face if job.face and job.face.status == "ok" else None
     age = face.age if face and face.age and face.age.range else None
-    files = {
-        name: f"{folder}/{name}{PurePosixPath(key).suffix}" for name, key in job.artifacts.items()
-    }
     return ReportRow(
         item=item.item,
         source=item.source,

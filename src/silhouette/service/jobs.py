@@ -29,6 +29,7 @@ from silhouette.service.transfers import (
     UploadForm,
     download_link,
     presigned_upload,
+    refuse_oversize,
     safe_stem,
 )
 from silhouette.settings import get_settings
@@ -42,12 +43,6 @@ class JobNotFound(Exception):
 
 class JobBusy(Exception):
     """The job is being analysed; deleting it now would race the running stage."""
-
-
-class UploadTooLarge(Exception):
-    def __init__(self, size: int, limit: int) -> None:
-        super().__init__(f"{size} bytes is more than the {limit} bytes an upload may have")
-        self.limit = limit
 
 
 class InvalidCursor(Exception):
@@ -68,8 +63,7 @@ def create_upload(
     largest size. Zero bytes are let through so the pipeline rejects them with a reason.
     `request_id` (the API request's X-Request-ID) follows the job into its stages' logs."""
     settings = get_settings()
-    if size is not None and size > settings.max_upload_bytes:
-        raise UploadTooLarge(size, settings.max_upload_bytes)
+    refuse_oversize(size, settings.max_upload_bytes)
     job_id = new_job_id()
     record = job_records.create_queued(job_id, tenant, filename, options, request_id)
     logger.info("job created", extra={"job_id": job_id})

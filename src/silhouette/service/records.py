@@ -26,12 +26,13 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError, UpdateError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from silhouette.schema import BatchItem, JobOptions, JobResult, JobStatus
+from silhouette.service.tables import bound, is_condition_failure, update_if, utc_now
 from silhouette.settings import get_settings
 
 _OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
@@ -49,10 +50,6 @@ BATCH_ITEM_CHECK_AFTER = timedelta(hours=24)
 _EXPIRED_REASON = "the photo was not uploaded before the upload form expired"
 # What a page of the tenant-jobs index ends on: the table's key and the index's.
 _PAGE_KEY = ("job_id", "tenant", "created_at")
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
 
 
 class TenantJobsIndex(GlobalSecondaryIndex["JobRecord"]):
@@ -113,8 +110,8 @@ class JobRecord(Model):
     artifacts = MapAttribute(default=dict)
     timings_ms = MapAttribute(default=dict)
     models = MapAttribute(default=dict)
-    created_at = UTCDateTimeAttribute(default=_now)
-    updated_at = UTCDateTimeAttribute(default=_now)
+    created_at = UTCDateTimeAttribute(default=utc_now)
+    updated_at = UTCDateTimeAttribute(default=utc_now)
     notified_at = UTCDateTimeAttribute(null=True)
     # The X-Request-ID of the POST /uploads that created the job (absent on older records).
     request_id = UnicodeAttribute(null=True)
@@ -266,7 +263,7 @@ def _queued(
     batch: BatchItem | None,
 ) -> JobRecord:
     settings = get_settings()
-    now = _now()
+    now = utc_now()
     if batch is None:
         sweep_at = now + timedelta(seconds=settings.upload_url_expiry_seconds) + UPLOAD_EVENT_GRACE
     else:
@@ -302,13 +299,13 @@ def _expiry(erase_at: datetime) -> Changes:
     return {
         "status": JobStatus.EXPIRED.value,
         "reason": _EXPIRED_REASON,
-        "updated_at": _now(),
+        "updated_at": utc_now(),
         **_sweep(erase_at),
     }
 
 
 def _processing(stage: str) -> Changes:
-    now = _now()
+    now = utc_now()
     return {
         "status": JobStatus.PROCESSING.value,
         "stage": stage,
@@ -320,12 +317,12 @@ def _processing(stage: str) -> Changes:
 def _finished(status: JobStatus, fields: Changes, erase_at: datetime | None) -> Changes:
     assert status.is_terminal
     sweep = _sweep(erase_at) if erase_at is not None else {}
-    return {"status": status.value, "stage": None, **sweep, "updated_at": _now(), **fields}
+    return {"status": status.value, "stage": None, **sweep, "updated_at": utc_now(), **fields}
 
 
 def _visible(record: JobRecord | None) -> JobRecord | None:
     """The record unless it is past its retention period (clients no longer see it then)."""
-    return None if record is None or record.expired_by(_now()) else record
+    return None if record is None or record.expired_by(utc_now()) else record
 
 
 class DynamoJobRecords:
@@ -345,7 +342,7 @@ class DynamoJobRecords:
         try:
             record.save(condition=JobRecord.job_id.does_not_exist())
         except PutError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 raise JobIdTaken(job_id) from error
             raise
         return record
@@ -368,7 +365,7 @@ class DynamoJobRecords:
             limit=limit,
             last_evaluated_key=start_after,
             filter_condition=JobRecord.expires_at.does_not_exist()
-            | (JobRecord.expires_at > _now()),
+            | (JobRecord.expires_at > utc_now()),
         )
         listed = list(found)  # the iterator knows where the page ends once it has been read
         return RecordPage(listed, found.last_evaluated_key)
@@ -398,7 +395,7 @@ class DynamoJobRecords:
         try:
             _table()(job_id=job_id).delete(condition=condition)
         except DeleteError as error:
-            if _is_condition_failure(error):
+            if is_condition_failure(error):
                 return False
             raise
         return True
@@ -416,38 +413,15 @@ class DynamoJobRecords:
         return self._change(job_id, _finished(status, fields, erase_at), condition)
 
     def mark_notified(self, job_id: str) -> bool:
-        return self._change(job_id, {"notified_at": _now()}, JobRecord.job_id.exists())
+        return self._change(job_id, {"notified_at": utc_now()}, JobRecord.job_id.exists())
 
     @staticmethod
     def _change(job_id: str, changes: Changes, condition: Condition) -> bool:
-        """Apply `changes` if `condition` holds (every condition requires the record to exist:
-        an update would otherwise create it)."""
-        attributes = JobRecord.get_attributes()
-        actions = [
-            attributes[name].set(value) if value is not None else attributes[name].remove()
-            for name, value in changes.items()
-        ]
-        try:
-            _table()(job_id=job_id).update(actions=actions, condition=condition)
-        except UpdateError as error:
-            if _is_condition_failure(error):
-                return False
-            raise
-        return True
+        return update_if(_table()(job_id=job_id), changes, condition)
 
 
 def _table() -> type[JobRecord]:
-    settings = get_settings()
-    meta = JobRecord.Meta
-    if meta.table_name != settings.table or getattr(meta, "region", None) != settings.region:
-        meta.table_name = settings.table
-        meta.region = settings.region
-        JobRecord._connection = None
-    return JobRecord
-
-
-def _is_condition_failure(error: PutError | UpdateError | DeleteError) -> bool:
-    return error.cause_response_code == "ConditionalCheckFailedException"
+    return bound(JobRecord, get_settings().table)
 
 
 class MemoryJobRecords:
@@ -548,7 +522,7 @@ class MemoryJobRecords:
         )
 
     def mark_notified(self, job_id: str) -> bool:
-        return self._change(job_id, {"notified_at": _now()}, lambda record: True)
+        return self._change(job_id, {"notified_at": utc_now()}, lambda record: True)
 
     def _change(self, job_id: str, changes: Changes, allowed: Callable[[JobRecord], bool]) -> bool:
         record = self.find_any(job_id)

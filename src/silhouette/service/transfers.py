@@ -30,6 +30,19 @@ class DownloadLink(BaseModel):
     expires_at: datetime
 
 
+class UploadTooLarge(Exception):
+    def __init__(self, size: int, limit: int) -> None:
+        super().__init__(f"{size} bytes is more than the {limit} bytes an upload may have")
+        self.limit = limit
+
+
+def refuse_oversize(size: int | None, limit: int) -> None:
+    """UploadTooLarge when a client declares more bytes than its upload form will take (the
+    form's policy enforces the limit anyway; this says so before anything is created)."""
+    if size is not None and size > limit:
+        raise UploadTooLarge(size, limit)
+
+
 def presigned_upload(key: str, content_type: str, max_bytes: int, s3: Any = None) -> UploadForm:
     """A presigned POST for `key` whose policy fixes the key, the content type and the
     largest size."""

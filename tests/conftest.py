@@ -55,7 +55,11 @@ def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
         log_path=log_path,
         stack_name="silhouette-test",
         api_keys=API_KEYS,
-        parameters={"MinioWebhookToken": MINIO_WEBHOOK_TOKEN, "FetchFromLoopback": "true"},
+        parameters={
+            "MinioWebhookToken": MINIO_WEBHOOK_TOKEN,
+            "FetchFromLoopback": "true",
+            "BatchWebhookLingerSeconds": "2",  # a batch's webhook is removed soon after
+        },
     ) as stack:
         yield stack
 

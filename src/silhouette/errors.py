@@ -15,6 +15,11 @@ class PermanentError(Exception):
     """A failure that retrying cannot fix: missing artifact, job gone, broken invariant."""
 
 
+class TenantBusy(Exception):
+    """The tenant already runs as many batch items as it may: the batch state machine retries
+    the step, with back-off, until one of them ends."""
+
+
 class RejectedInput(Exception):
     """The upload cannot be analysed; `reason` tells the client why in plain words."""
 

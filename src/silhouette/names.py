@@ -15,6 +15,8 @@ RESULT_ARTIFACT = "result"  # finalize: result.json
 
 # HTTP API.
 API_KEY_HEADER = "x-api-key"
+# What a photo may be uploaded as (ingest reads what is really inside).
+PHOTO_CONTENT_TYPES = ("image/jpeg", "image/png", "image/webp")
 REQUEST_ID_HEADER = "X-Request-ID"
 
 # EventBridge: the source of the job events partners subscribe to.

@@ -43,6 +43,18 @@ class Settings(BaseSettings):
     max_batch_items: int = 1000
     # How many of a batch's items run at once, unless the request asks for fewer.
     batch_concurrency: int = 10
+    # How many batch items of one tenant run at once, all its batches together.
+    tenant_concurrency: int = 20
+    # A batch's own webhook (service/batch_webhooks.py): the role EventBridge delivers with,
+    # the queue of what it could not deliver, and how long after the batch ends its resources
+    # stay (longer than a delivery's day of retries).
+    batch_webhook_role_arn: str = ""
+    batch_webhook_dead_letter_queue_arn: str = ""
+    batch_webhook_linger_seconds: int = 90_000
+    # A photos batch's upload forms: one per photo, all handed out at once, so they last long
+    # enough for hundreds of uploads on a slow line. The batch starts once every photo has
+    # arrived, or with those that have once the forms have expired.
+    batch_upload_expiry_seconds: int = 3600
     # Lets CSV batches fetch photos from 127.0.0.1 (tests serve them there); private, link-local
     # and other internal ranges stay refused whatever this says.
     fetch_allow_loopback: bool = False

@@ -8,11 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -168,3 +171,60 @@ def _printed_until_serving(server: subprocess.Popen, timeout: float = 60) -> dic
         elif line.startswith("Ctrl-C"):
             return printed
     raise AssertionError("silhouette serve did not start")
+
+
+@dataclass
+class WebhookReceiver:
+    """An HTTP endpoint on 127.0.0.1 that records every request and answers `status`."""
+
+    server: ThreadingHTTPServer
+    status: int = 200
+    requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_port}/silhouette-events"
+
+    def events(self) -> list[dict[str, Any]]:
+        return [event for _, event in self.requests]
+
+
+@contextmanager
+def webhook_receiver() -> Iterator[WebhookReceiver]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            receiver.requests.append((dict(self.headers), json.loads(body)))
+            self.send_response(receiver.status)
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:  # no access log in the test output
+            pass
+
+    receiver = WebhookReceiver(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
+    threading.Thread(target=receiver.server.serve_forever, daemon=True).start()
+    try:
+        yield receiver
+    finally:
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def dead_letters_in(
+    stack: EmbeddedStack, queue_output: str
+) -> list[tuple[dict[str, Any], dict[str, str]]]:
+    """The events in the dead-letter queue the stack output names, with their attributes."""
+    sqs = stack.client("sqs")
+    queue_name = stack.outputs[queue_output].rsplit(":", 1)[-1]
+    messages = sqs.receive_message(
+        QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
+        MaxNumberOfMessages=10,
+        MessageAttributeNames=["All"],
+    ).get("Messages", [])
+    return [
+        (
+            json.loads(message["Body"]),
+            {name: value["StringValue"] for name, value in message["MessageAttributes"].items()},
+        )
+        for message in messages
+    ]

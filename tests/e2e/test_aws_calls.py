@@ -27,7 +27,7 @@ from silhouette.local.template import ACCOUNT_ID
 from silhouette.service import jobs, keys
 from silhouette.settings import get_settings
 from tests.conftest import API_KEYS, MINIO_WEBHOOK_TOKEN
-from tests.e2e.helpers import execution_ended_event, job_execution
+from tests.e2e.helpers import execution_ended_event, job_execution, webhook_receiver
 from tests.e2e.test_api import call, poll_until_finished, post_file, request_upload
 from tests.e2e.test_start_paths import minio_event, post_minio_event
 from tests.integration import iam
@@ -63,7 +63,11 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, sample: Manifest) -> list
             stack_name=STACK_NAME,
             region=REGION,
             api_keys=API_KEYS,
-            parameters={"MinioWebhookToken": MINIO_WEBHOOK_TOKEN},
+            parameters={
+                "MinioWebhookToken": MINIO_WEBHOOK_TOKEN,
+                "FetchFromLoopback": "true",  # the batch webhook below is on 127.0.0.1
+                "BatchWebhookLingerSeconds": "1",
+            },
         ) as stack:
             _run_the_service(stack, sample.path("astronaut"))
     return [json.loads(line) for line in call_log.read_text().splitlines()]
@@ -91,8 +95,8 @@ def _run_the_service(stack: EmbeddedStack, photo: Path) -> None:
 
 
 def _run_batches(stack: EmbeddedStack, photo: bytes) -> None:
-    """A ZIP batch (a photo and a text file) and a CSV batch whose one URL may not be fetched,
-    through the API, with their progress and report."""
+    """A ZIP batch (a photo and a text file), a CSV batch whose one URL may not be fetched and
+    a photos batch, through the API, with their progress and report."""
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as zipped:
         zipped.writestr("photo.png", photo)
@@ -101,16 +105,33 @@ def _run_batches(stack: EmbeddedStack, photo: bytes) -> None:
         "zip": (archive.getvalue(), "application/zip"),
         "csv": (b"id,image_url\np1,http://10.0.0.9/photo.jpg\n", "text/csv"),
     }
+    fast = {"quality": "fast", "face": False}
     for source, (data, content_type) in sources.items():
-        body = {"source": source, "options": {"quality": "fast", "face": False}}
-        created = call(stack, "POST", "/batches", json=body).json()
+        created = call(stack, "POST", "/batches", json={"source": source, "options": fast}).json()
         assert post_file(created["upload"], data, content_type).status_code == 204
         batch_id = created["batch"]["batch_id"]
-        deadline = time.monotonic() + 120
-        while call(stack, "GET", f"/batches/{batch_id}").json()["status"] != "COMPLETED":
-            assert time.monotonic() < deadline, f"batch {batch_id} did not complete"
-            time.sleep(0.5)
+        _wait_for_batch(stack, batch_id)
         assert call(stack, "GET", f"/batches/{batch_id}/report").status_code == 200
+    # A photos batch of one (its arrival starts it), with a webhook: made, called, removed.
+    with webhook_receiver() as receiver:
+        body = {
+            "source": "photos",
+            "photos": [{"content_type": "image/png"}],
+            "options": fast,
+            "webhook_url": receiver.url,
+        }
+        created = call(stack, "POST", "/batches", json=body).json()
+        assert post_file(created["photos"][0]["upload"], photo, "image/png").status_code == 204
+        _wait_for_batch(stack, created["batch"]["batch_id"])
+        stack.wait_for_executions()  # the webhook's removal, after its (short) linger
+        assert len(receiver.requests) == 1
+
+
+def _wait_for_batch(stack: EmbeddedStack, batch_id: str) -> None:
+    deadline = time.monotonic() + 120
+    while call(stack, "GET", f"/batches/{batch_id}").json()["status"] != "COMPLETED":
+        assert time.monotonic() < deadline, f"batch {batch_id} did not complete"
+        time.sleep(0.5)
 
 
 def _analyse(stack: EmbeddedStack, photo: bytes, outcome: str) -> str:
@@ -202,15 +223,22 @@ def _states(operation: str, params: dict[str, Any]) -> list[AwsCall]:
 
 
 def _events(operation: str, params: dict[str, Any]) -> list[AwsCall]:
-    return [
-        AwsCall(
-            f"events:{operation}",
-            bus
-            if bus.startswith("arn:")
-            else f"arn:aws:events:{REGION}:{ACCOUNT_ID}:event-bus/{bus}",
-        )
-        for bus in params["EventBusNames"]
-    ]
+    events = f"arn:aws:events:{REGION}:{ACCOUNT_ID}"
+    action = f"events:{operation}"
+    if operation == "PutEvents":
+        return [
+            AwsCall(action, bus if bus.startswith("arn:") else f"{events}:event-bus/{bus}")
+            for bus in params["EventBusNames"]
+        ]
+    if "Connection" in operation:
+        return [AwsCall(action, f"{events}:connection/{params['Name']}")]
+    if "ApiDestination" in operation:
+        return [AwsCall(action, f"{events}:api-destination/{params['Name']}")]
+    # A rule's calls (PutRule, PutTargets, RemoveTargets, DeleteRule), on its bus; a target's
+    # role is passed to EventBridge.
+    rule = f"{events}:rule/{params['EventBusName']}/{params.get('Rule') or params['Name']}"
+    roles = [target["RoleArn"] for target in params.get("Targets", []) if "RoleArn" in target]
+    return [AwsCall(action, rule), *(AwsCall("iam:PassRole", role) for role in roles)]
 
 
 def _apigateway(operation: str, params: dict[str, Any]) -> list[AwsCall]:

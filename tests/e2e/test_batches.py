@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import threading
 import time
 import zipfile
@@ -14,11 +15,20 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import requests
+from jsonschema import Draft202012Validator
 
+from silhouette.names import PROJECT_ROOT
 from silhouette.schema import JobOptions, JobStatus
-from silhouette.service import batches, jobs, keys
+from silhouette.service import batch_webhooks, batches, jobs, keys
 from silhouette.service.batch_records import BATCH_RECORDS, BatchSource, BatchStatus
-from tests.e2e.helpers import TENANT, received_events, subscribe_to_job_events
+from tests.e2e.helpers import (
+    TENANT,
+    dead_letters_in,
+    received_events,
+    subscribe_to_job_events,
+    webhook_receiver,
+)
+from tests.e2e.test_api import call, post_file
 
 FAST = JobOptions(quality="fast", face=False)
 
@@ -208,3 +218,120 @@ def test_hostile_zips_are_refused_with_reasons_and_nothing_of_them_is_analysed(s
     assert "unsafe path" in rows["../../etc/cron.d/photo.jpg"]["reason"]
     assert rows["bomb.jpg"]["status"] == "REJECTED"
     assert "compression ratio" in rows["bomb.jpg"]["reason"]
+
+
+def test_a_photos_batch_waits_for_every_photo_then_runs_them_as_one_batch(stack, sample):
+    photos = {"bus.jpg": sample.path("bus"), "coffee.jpg": sample.path("coffee")}
+    declared = [{"content_type": "image/jpeg", "filename": name} for name in photos]
+    body = {"source": "photos", "photos": declared, "options": {"quality": "fast", "face": False}}
+    created = call(stack, "POST", "/batches", json=body)
+    assert created.status_code == 201, created.text
+    created = created.json()
+    batch_id, uploads = created["batch"]["batch_id"], created["photos"]
+    assert created["upload"] is None
+    assert [upload["filename"] for upload in uploads] == list(photos)
+
+    assert post_file(uploads[0]["upload"], photos["bus.jpg"].read_bytes()).status_code == 204
+    time.sleep(2)  # the first arrival's event has long been handled
+    assert call(stack, "GET", f"/batches/{batch_id}").json()["status"] == "WAITING"
+    assert post_file(uploads[1]["upload"], photos["coffee.jpg"].read_bytes()).status_code == 204
+    final = wait_for_batch(stack, batch_id)
+
+    assert final.status == BatchStatus.COMPLETED
+    assert (final.total, final.counts) == (2, {JobStatus.COMPLETED: 1, JobStatus.REJECTED: 1})
+    rows = {row["item"]: row for row in report_rows(stack, batch_id)}
+    assert [rows[name]["job_id"] for name in photos] == [upload["job_id"] for upload in uploads]
+    assert (rows["bus.jpg"]["status"], rows["coffee.jpg"]["reason"]) == (
+        "COMPLETED",
+        "no person detected",
+    )
+    job = call(stack, "GET", f"/jobs/{uploads[0]['job_id']}").json()
+    assert (job["status"], job["batch"]["batch_id"]) == ("COMPLETED", batch_id)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"source": "zip", "photos": [{"content_type": "image/jpeg"}]},
+        {"source": "photos"},
+        {"source": "photos", "photos": []},
+        {"source": "photos", "photos": [{"content_type": "image/gif"}]},
+        {"source": "photos", "photos": [{"content_type": "image/jpeg"}], "size": 10},
+    ],
+)
+def test_a_photos_batch_is_refused_unless_it_lists_its_photos_and_only_them(stack, body):
+    response = call(stack, "POST", "/batches", json=body)
+    assert response.status_code == 400, response.text
+
+
+@pytest.fixture(scope="module")
+def batch_event_validator() -> Draft202012Validator:
+    schema = json.loads((PROJECT_ROOT / "schemas" / "batch-event.v1.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    return Draft202012Validator(schema)
+
+
+def test_a_batch_webhook_gets_the_batch_s_event_once_with_its_token_then_goes_away(
+    stack, sample, batch_event_validator
+):
+    photo = sample.path("bus").read_bytes()
+    with webhook_receiver() as receiver:
+        body = {
+            "source": "photos",
+            "photos": [{"content_type": "image/jpeg", "filename": "bus.jpg"}],
+            "options": {"quality": "fast", "face": False},
+            "webhook_url": receiver.url,
+        }
+        created = call(stack, "POST", "/batches", json=body).json()
+        batch_id, token = created["batch"]["batch_id"], created["webhook_token"]
+        assert post_file(created["photos"][0]["upload"], photo).status_code == 204
+        final = wait_for_batch(stack, batch_id)  # and for its execution: the webhook removed
+
+    [(headers, event)] = receiver.requests
+    assert headers[batch_webhooks.TOKEN_HEADER] == token and len(token) >= 32
+    assert (event["detail-type"], event["detail"]["batch_id"]) == ("Batch Completed", batch_id)
+    batch_event_validator.validate(event["detail"])
+    assert (
+        event["detail"]["counts"]
+        == {"COMPLETED": 1}
+        == {status.value: count for status, count in final.counts.items()}
+    )
+    assert call(stack, "GET", f"/batches/{batch_id}").json()["webhook_url"] == receiver.url
+    events = stack.client("events")
+    name = batch_webhooks.resource_name(batch_id)
+    bus = stack.outputs["JobEventBusName"]
+    assert events.list_rules(EventBusName=bus, NamePrefix=name)["Rules"] == []
+    assert events.list_api_destinations(NamePrefix=name)["ApiDestinations"] == []
+    assert events.list_connections(NamePrefix=name)["Connections"] == []
+
+
+def test_a_webhook_that_refuses_the_event_leaves_it_in_the_dead_letter_queue(stack, sample):
+    with webhook_receiver() as receiver:
+        receiver.status = 400  # a client error: EventBridge does not retry it
+        body = {
+            "source": "zip",
+            "options": {"quality": "fast", "face": False},
+            "webhook_url": receiver.url,
+        }
+        created = call(stack, "POST", "/batches", json=body).json()
+        archive = a_zip({"cat.png": sample.path("chelsea").read_bytes()})
+        assert post_file(created["upload"], archive, "application/zip").status_code == 204
+        wait_for_batch(stack, created["batch"]["batch_id"])
+
+    assert len(receiver.requests) == 1
+    letters = dead_letters_in(stack, "BatchWebhookDeadLetterQueueArn")
+    mine = [(e, a) for e, a in letters if e["detail"]["batch_id"] == created["batch"]["batch_id"]]
+    [(event, attributes)] = mine
+    assert event["detail"]["counts"] == {"REJECTED": 1}
+    assert attributes["ERROR_CODE"] == "400"
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["http://10.0.0.7/hook", "ftp://example.com/hook", "https://user:pw@example.com/hook"],
+)
+def test_a_webhook_url_the_service_may_not_call_is_refused(stack, url):
+    body = {"source": "zip", "webhook_url": url}
+    response = call(stack, "POST", "/batches", json=body)
+    assert response.status_code == 400, response.text
+    assert response.json()["field"] == "webhook_url"

@@ -5,12 +5,8 @@ webhook refuses and dead-lettering what it never takes."""
 
 from __future__ import annotations
 
-import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -23,10 +19,13 @@ from silhouette.schema import JobStatus
 from silhouette.service.notifications import DETAIL_TYPES
 from tests.e2e.helpers import (
     TENANT,
+    WebhookReceiver,
+    dead_letters_in,
     received_events,
     subscribe_to_job_events,
     upload,
     wait_until_finished,
+    webhook_receiver,
 )
 
 pytestmark = pytest.mark.e2e
@@ -34,43 +33,14 @@ pytestmark = pytest.mark.e2e
 PARTNER_API_KEY = "partner-key-for-tests"
 
 
-@dataclass
-class PartnerWebhook:
-    """An HTTP endpoint on 127.0.0.1 that records every request and answers `status`."""
-
-    server: ThreadingHTTPServer
-    status: int = 200
-    requests: list[tuple[dict[str, str], dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_port}/silhouette-events"
-
-    def events(self) -> list[dict[str, Any]]:
-        return [event for _, event in self.requests]
-
-
 @pytest.fixture(scope="module")
-def webhook() -> Iterator[PartnerWebhook]:
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            partner.requests.append((dict(self.headers), json.loads(body)))
-            self.send_response(partner.status)
-            self.end_headers()
-
-        def log_message(self, *args: object) -> None:  # no access log in the test output
-            pass
-
-    partner = PartnerWebhook(ThreadingHTTPServer(("127.0.0.1", 0), Handler))
-    threading.Thread(target=partner.server.serve_forever, daemon=True).start()
-    yield partner
-    partner.server.shutdown()
-    partner.server.server_close()
+def webhook() -> Iterator[WebhookReceiver]:
+    with webhook_receiver() as receiver:
+        yield receiver
 
 
 @pytest.fixture
-def partner(stack: EmbeddedStack, webhook: PartnerWebhook) -> PartnerWebhook:
+def partner(stack: EmbeddedStack, webhook: WebhookReceiver) -> WebhookReceiver:
     webhook.status = 200
     webhook.requests.clear()
     return webhook
@@ -117,7 +87,7 @@ def test_partners_get_one_schema_valid_event_per_finished_job(
             wait_until_finished(stack, job_id)
 
         queued = received_events(stack, queue)
-        dead_letters = _dead_letters(stack)
+        dead_letters = dead_letters_in(stack, "PartnerWebhookDeadLetterQueueArn")
 
     expected = sorted([(completed, "Job Completed"), (rejected, "Job Rejected")])
     for route, events in (("sqs", queued), ("webhook", partner.events())):
@@ -141,7 +111,7 @@ def test_events_the_webhook_refuses_end_in_the_dead_letter_queue(
         job_id = upload(corrupt_photo(sample), "image/png", "cut.png")
         wait_until_finished(stack, job_id)
 
-        dead_letters = _dead_letters(stack)
+        dead_letters = dead_letters_in(stack, "PartnerWebhookDeadLetterQueueArn")
 
     # EventBridge retries unavailability (locally a few times, within the rule's RetryPolicy)
     # and gives up on a bad request at once.
@@ -164,21 +134,3 @@ def test_partner_rule_delivers_only_its_tenants_events(stack, partner, sample):
             wait_until_finished(stack, job_id)
 
         assert [e["detail"]["job_id"] for e in partner.events()] == [job_id] * delivered, tenant
-
-
-def _dead_letters(stack: EmbeddedStack) -> list[tuple[dict[str, Any], dict[str, str]]]:
-    """The events in the partner rule's dead-letter queue, with their message attributes."""
-    sqs = stack.client("sqs")
-    queue_name = stack.outputs["PartnerWebhookDeadLetterQueueArn"].rsplit(":", 1)[-1]
-    messages = sqs.receive_message(
-        QueueUrl=sqs.get_queue_url(QueueName=queue_name)["QueueUrl"],
-        MaxNumberOfMessages=10,
-        MessageAttributeNames=["All"],
-    ).get("Messages", [])
-    return [
-        (
-            json.loads(message["Body"]),
-            {name: value["StringValue"] for name, value in message["MessageAttributes"].items()},
-        )
-        for message in messages
-    ]

@@ -1,13 +1,18 @@
-"""The README's curl walk-through works as written: run its steps with bash, curl and jq against
-the embedded stack's API, as a client holding nothing but an API key would."""
+"""The README's curl walk-throughs work as written (a job, a batch): run their steps with bash,
+curl and jq against the embedded stack's API, as a client holding nothing but an API key
+would."""
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 import shutil
 import subprocess
 import time
+import zipfile
+from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -19,11 +24,12 @@ from tests.e2e.helpers import FINISHED
 pytestmark = pytest.mark.e2e
 
 
-def readme_steps() -> dict[int, str]:
-    """The numbered steps (`# 1. ...`) of the shell block under '### The HTTP API'."""
+def readme_steps(heading: str) -> dict[int, str]:
+    """The numbered steps (`# 1. ...`) of the first shell block with any under `heading`."""
     readme = (PROJECT_ROOT / "README.md").read_text()
-    section = readme[readme.index("### The HTTP API") :]
-    block = re.search(r"```sh\n(.*?)```", section, re.DOTALL).group(1)
+    section = readme[readme.index(heading) :]
+    steps_block = r"```sh\n((?:(?!```).)*?^# 1\. .*?)```"
+    block = re.search(steps_block, section, re.DOTALL | re.MULTILINE).group(1)
     steps: dict[int, str] = {}
     number = 0
     for line in block.splitlines():
@@ -34,19 +40,18 @@ def readme_steps() -> dict[int, str]:
     return steps
 
 
-@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="needs curl, jq")
-def test_the_readme_curl_walk_through(stack, sample, tmp_path):
-    steps = readme_steps()
-    assert sorted(steps) == [1, 2, 3, 4, 5]
-    (tmp_path / "me.jpg").write_bytes(sample.path("zidane").read_bytes())
+def step_runner(stack, steps: dict[int, str], cwd: Path, variable: str) -> Callable[..., str]:
+    """Runs steps by number with bash, as the reader would, with the API's URL and key and
+    `variable` (the id an earlier step set) in the environment; their output."""
     key = next(iter(API_KEYS))
 
-    def run(*numbers: int, job: str = "") -> str:
+    def run(*numbers: int, value: str = "") -> str:
         script = "set -euo pipefail\n" + "".join(steps[number] for number in numbers)
+        environment = {"PATH": "/usr/bin:/bin", "API": stack.api_url, "KEY": key, variable: value}
         done = subprocess.run(
             ["bash", "-c", script],
-            cwd=tmp_path,
-            env={"PATH": "/usr/bin:/bin", "API": stack.api_url, "KEY": key, "JOB": job},
+            cwd=cwd,
+            env=environment,
             capture_output=True,
             text=True,
             timeout=120,
@@ -54,16 +59,60 @@ def test_the_readme_curl_walk_through(stack, sample, tmp_path):
         assert done.returncode == 0, done.stderr
         return done.stdout
 
+    return run
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="needs curl, jq")
+def test_the_readme_curl_walk_through(stack, sample, tmp_path):
+    steps = readme_steps("### The HTTP API")
+    assert sorted(steps) == [1, 2, 3, 4, 5]
+    (tmp_path / "me.jpg").write_bytes(sample.path("zidane").read_bytes())
+    run = step_runner(stack, steps, tmp_path, "JOB")
+
     run(1, 2)
     job_id = json.loads((tmp_path / "job.json").read_text())["job"]["job_id"]
     deadline = time.monotonic() + 90
-    while (status := json.loads(run(3, job=job_id)))["status"] not in FINISHED:
+    while (status := json.loads(run(3, value=job_id)))["status"] not in FINISHED:
         assert time.monotonic() < deadline, status
         time.sleep(0.5)
     assert status["status"] == "COMPLETED"
-    result = run(4, job=job_id)
+    result = run(4, value=job_id)
 
     assert '"filename": "me-cutout.png"' in result
     assert (tmp_path / "me-cutout.png").read_bytes()[:4] == b"\x89PNG"
-    assert run(5, job=job_id).strip() == "204"
+    assert run(5, value=job_id).strip() == "204"
     assert records.DYNAMODB_RECORDS.find(job_id) is None
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="needs curl, jq")
+def test_the_readme_batch_walk_through(stack, sample, tmp_path):
+    steps = readme_steps("### Batches")
+    assert sorted(steps) == [1, 2, 3, 4]
+    with zipfile.ZipFile(tmp_path / "shoot.zip", "w") as shoot:
+        shoot.write(sample.path("bus"), "bus.jpg")
+        shoot.write(sample.path("chelsea"), "cat.png")
+    run = step_runner(stack, steps, tmp_path, "BATCH")
+
+    run(1, 2)
+    batch_id = json.loads((tmp_path / "batch.json").read_text())["batch"]["batch_id"]
+    deadline = time.monotonic() + 180
+    while (batch := json.loads(run(3, value=batch_id)))["status"] in ("WAITING", "RUNNING"):
+        assert time.monotonic() < deadline, batch
+        time.sleep(1)
+    run(4, value=batch_id)
+
+    assert (batch["status"], batch["total"], batch["counts"]) == (
+        "COMPLETED",
+        2,
+        {"COMPLETED": 1, "REJECTED": 1},
+    )
+    stem = f"batch-{batch_id[:8]}"
+    with (tmp_path / f"{stem}-report.csv").open(newline="") as report:
+        rows = {row["item"]: row for row in csv.DictReader(report)}
+    assert (rows["bus.jpg"]["status"], rows["cat.png"]["reason"]) == (
+        "COMPLETED",
+        "no person detected",
+    )
+    with zipfile.ZipFile(tmp_path / f"{stem}-results.zip") as results:
+        assert "report.csv" in results.namelist()
+        assert rows["bus.jpg"]["cutout_file"] in results.namelist()

@@ -29,6 +29,11 @@ BATCH_TABLE = TEMPLATE.arn("BatchesTable")
 BATCH_ITEMS = f"{TABLE}/index/batch-items"
 BATCH = JOB  # (the recorder names every id JOB)
 BATCH_STATE_MACHINE = TEMPLATE.arn("BatchStateMachine")
+_EVENTS = f"arn:aws:events:{REGION}:{ACCOUNT_ID}"
+BATCH_WEBHOOK = f"silhouette-batch-{BATCH}"  # batch_webhooks.resource_name
+BATCH_WEBHOOK_RULE = f"{_EVENTS}:rule/{TEMPLATE.physical_name('JobEventBus')}/{BATCH_WEBHOOK}"
+BATCH_WEBHOOK_CONNECTION = f"{_EVENTS}:connection/{BATCH_WEBHOOK}"
+BATCH_WEBHOOK_DESTINATION = f"{_EVENTS}:api-destination/{BATCH_WEBHOOK}"
 # The rule through which Step Functions follows a child execution (startExecution.sync).
 SYNC_RULE = "StepFunctionsGetEventsForStepFunctionsExecutionRule"
 STATE_MACHINE = TEMPLATE.arn("PipelineStateMachine")
@@ -93,7 +98,6 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("dynamodb:PutItem", BATCH_TABLE),  # POST /batches
         AwsCall("s3:PutObject", BATCH_SOURCE),  # its presigned POST
         AwsCall("dynamodb:GetItem", BATCH_TABLE),  # GET /batches/{id}
-        AwsCall("dynamodb:Query", BATCH_ITEMS),  # its items' progress
         *(AwsCall("s3:GetObject", key) for key in BATCH_OUTPUTS),  # GET /batches/{id}/report
         AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # the MinIO webhook starts a batch
         AwsCall("states:StartExecution", BATCH_STATE_MACHINE),
@@ -116,6 +120,7 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("dynamodb:GetItem", TABLE),
         AwsCall("s3:PutObject", RESULT),
         AwsCall("dynamodb:UpdateItem", TABLE),
+        AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # a batch's item: counted on its batch
         AwsCall("events:PutEvents", EVENT_BUS),
     ],
     "SweeperFunction": [
@@ -126,14 +131,28 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("s3:ListBucket", BUCKET, keys.upload(JOB)),  # did the photo arrive?
         AwsCall("states:StartExecution", STATE_MACHINE),  # the upload's event was lost
         AwsCall("s3:PutObject", RESULT),  # finalize of an execution that ended without outcome
+        AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # ... of a batch's item, or its slot
         AwsCall("events:PutEvents", EVENT_BUS),
+        # A batch's item not run yet: its batch, started if its photos stopped arriving.
+        AwsCall("dynamodb:GetItem", BATCH_TABLE),
+        AwsCall("states:StartExecution", BATCH_STATE_MACHINE),
         *_job_erased(),  # retention ended
         AwsCall("dynamodb:DeleteItem", TABLE),
     ],
     "BatchExpandFunction": [
         AwsCall("dynamodb:GetItem", BATCH_TABLE),
+        # The batch's webhook (batch_webhooks.subscribe).
+        AwsCall("events:CreateConnection", BATCH_WEBHOOK_CONNECTION),
+        AwsCall("events:CreateApiDestination", BATCH_WEBHOOK_DESTINATION),
+        AwsCall("events:PutRule", BATCH_WEBHOOK_RULE),
+        AwsCall("events:PutTargets", BATCH_WEBHOOK_RULE),
+        AwsCall("iam:PassRole", TEMPLATE.arn("BatchWebhookRole")),
+        # A retried step finds what it created before.
+        AwsCall("events:DescribeConnection", BATCH_WEBHOOK_CONNECTION),
+        AwsCall("events:DescribeApiDestination", BATCH_WEBHOOK_DESTINATION),
         AwsCall("s3:GetObject", BATCH_SOURCE),
         AwsCall("dynamodb:PutItem", TABLE),  # a job per item
+        AwsCall("dynamodb:Query", BATCH_ITEMS),  # a photos batch's jobs, made with it
         AwsCall("s3:PutObject", UPLOAD),  # a ZIP entry, as the item's upload
         AwsCall("s3:PutObject", BATCH_MANIFEST),
         AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # its total, or REJECTED
@@ -145,6 +164,8 @@ CALLS: dict[str, list[AwsCall]] = {
     ],
     "BatchItemFunction": [
         AwsCall("dynamodb:GetItem", TABLE),
+        AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # a slot of the tenant's
+        AwsCall("dynamodb:PutItem", BATCH_TABLE),  # the tenant's first item: its slots
         AwsCall("s3:ListBucket", BUCKET, keys.upload(JOB)),  # fetched before?
         AwsCall("s3:PutObject", UPLOAD),  # a URL item's photo
         # A photo that could not be fetched: the item is finalized REJECTED.
@@ -160,10 +181,21 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("dynamodb:UpdateItem", BATCH_TABLE),
         AwsCall("events:PutEvents", EVENT_BUS),
     ],
+    "BatchWebhookFunction": [
+        AwsCall("events:RemoveTargets", BATCH_WEBHOOK_RULE),
+        AwsCall("events:DeleteRule", BATCH_WEBHOOK_RULE),
+        AwsCall("events:DeleteApiDestination", BATCH_WEBHOOK_DESTINATION),
+        AwsCall("events:DeleteConnection", BATCH_WEBHOOK_CONNECTION),
+    ],
     "BatchStateMachine": [
         *(
             AwsCall("lambda:InvokeFunction", TEMPLATE.arn(logical_id))
-            for logical_id in ("BatchExpandFunction", "BatchItemFunction", "BatchFinishFunction")
+            for logical_id in (
+                "BatchExpandFunction",
+                "BatchItemFunction",
+                "BatchFinishFunction",
+                "BatchWebhookFunction",
+            )
         ),
         AwsCall("s3:GetObject", BATCH_MANIFEST),  # the Map's ItemReader
         AwsCall("states:StartExecution", STATE_MACHINE),  # an item's pipeline

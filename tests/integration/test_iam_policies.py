@@ -18,6 +18,9 @@ from tests.integration import iam
 from tests.integration.aws_calls import (
     BATCH_MANIFEST,
     BATCH_STATE_MACHINE,
+    BATCH_WEBHOOK_CONNECTION,
+    BATCH_WEBHOOK_DESTINATION,
+    BATCH_WEBHOOK_RULE,
     BUCKET,
     CALLS,
     JOB,
@@ -43,6 +46,10 @@ RUN_TIME_NAMES = (
     # A batch's source (one per batch), and the Distributed Map's child executions.
     f"{BUCKET}/{keys.batch_source('b').removesuffix('b/source')}",
     f"{BATCH_STATE_MACHINE.replace(':stateMachine:', ':execution:')}/",
+    # A batch's webhook: its connection, API destination and rule on the job bus.
+    BATCH_WEBHOOK_CONNECTION.removesuffix(JOB),
+    BATCH_WEBHOOK_DESTINATION.removesuffix(JOB),
+    BATCH_WEBHOOK_RULE.removesuffix(JOB),
 )
 LOGICAL_IDS = sorted(CALLS)
 

@@ -23,6 +23,7 @@ from silhouette.schema import JobOptions
 
 CONNECT_TIMEOUT_SECONDS = 10
 READ_TIMEOUT_SECONDS = 60
+DOWNLOAD_CHUNK_BYTES = 1024 * 1024
 # Just under the usage plan (template.yaml: 10 requests/second, burst 20), so that a client
 # alone on its key is never throttled.
 DEFAULT_RATE_PER_SECOND = 8.0
@@ -171,11 +172,43 @@ class ApiClient:
     def delete(self, job_id: str) -> None:
         self._call("DELETE", f"/jobs/{job_id}")
 
+    def create_batch(
+        self,
+        source: str,
+        options: JobOptions,
+        *,
+        size: int | None = None,
+        concurrency: int | None = None,
+        photos: list[dict[str, Any]] | None = None,
+    ) -> dict[str, Any]:
+        """A WAITING batch (`batch`) and where its source goes: the form for a ZIP or CSV of
+        `size` bytes (`upload`), or for `source="photos"` one form per photo described in
+        `photos` ({filename, content_type, size}), in their order (`photos`)."""
+        request = {
+            "source": source,
+            "options": options.model_dump(),
+            "size": size,
+            "concurrency": concurrency,
+            "photos": photos,
+        }
+        # Only what is set: `photos` is a field of the photos mode alone.
+        body = {name: value for name, value in request.items() if value is not None}
+        return self._call("POST", "/batches", json=body)
+
+    def batch(self, batch_id: str) -> dict[str, Any]:
+        """Where the batch stands: its status and its items counted per status."""
+        return self._call("GET", f"/batches/{batch_id}")
+
+    def batch_report(self, batch_id: str) -> dict[str, Any]:
+        """Links to a finished batch's report CSV and results ZIP (409 until it has ended)."""
+        return self._call("GET", f"/batches/{batch_id}/report")
+
     # Storage ------------------------------------------------------------------------------
 
-    def upload(self, form: dict[str, Any], photo: Path, content_type: str) -> None:
-        """Send the photo with a presigned POST from `create_upload`. Repeating it is safe: it
-        writes the same object again, and a job's analysis starts once per job."""
+    def upload(self, form: dict[str, Any], file: Path, content_type: str) -> None:
+        """Send a photo, or a batch's ZIP or CSV, with a presigned POST from `create_upload` or
+        `create_batch`. Repeating it is safe: it writes the same object again, and a job's
+        analysis (or a batch) starts once."""
         response = self._send(
             self._storage,
             "POST",
@@ -183,7 +216,7 @@ class ApiClient:
             repeatable=True,
             paced=False,
             data=form["fields"],
-            files={"file": (photo.name, photo.read_bytes(), content_type)},
+            files={"file": (file.name, file.read_bytes(), content_type)},
         )
         if response.status_code >= 300:
             raise ApiError(response.status_code, "upload_refused", response.text[:500])
@@ -195,10 +228,28 @@ class ApiClient:
             raise ApiError(response.status_code, "download_failed", response.text[:500])
         return response.content
 
+    def download_to(self, url: str, path: Path) -> None:
+        """A large download (a batch's results) from a presigned GET, streamed into `path`: it
+        appears there whole or not at all."""
+        response = self._send(self._storage, "GET", url, repeatable=True, paced=False, stream=True)
+        with response:
+            if response.status_code >= 300:
+                raise ApiError(response.status_code, "download_failed", response.text[:500])
+            partial = path.with_name(f"{path.name}.part")
+            try:
+                with partial.open("wb") as file:
+                    for chunk in response.iter_content(DOWNLOAD_CHUNK_BYTES):
+                        file.write(chunk)
+            except NETWORK_ERRORS as error:
+                partial.unlink(missing_ok=True)
+                what = f"GET {url.split('?')[0]}"
+                raise ApiError(0, "download_failed", f"{what}: {_network_failure(error)}") from None
+            partial.replace(path)
+
     # Sending ------------------------------------------------------------------------------
 
     def _call(self, method: str, path: str, **kwargs: Any) -> Any:
-        # Only POST /uploads is unsafe to repeat: every one that is processed creates a job.
+        # POSTs are unsafe to repeat: every one that is processed creates a job or a batch.
         repeatable = method != "POST"
         url = f"{self.base_url}{path}"
         response = self._send(self._api, method, url, repeatable=repeatable, paced=True, **kwargs)

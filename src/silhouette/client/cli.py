@@ -1,23 +1,30 @@
-"""The `silhouette` command: analyse photos, run the demo, serve the local stack, fetch assets."""
+"""The `silhouette` command: analyse photos or a batch, run the demo, serve the local stack,
+fetch assets."""
 
 from __future__ import annotations
 
+import shlex
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich import box
-from rich.console import Console, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.markup import escape
 from rich.progress_bar import ProgressBar
 from rich.table import Table
+from rich.text import Text
 
 from silhouette.assets import Manifest, fetch_all
-from silhouette.client import photo_jobs
-from silhouette.client.api_client import ApiClient, ApiError
+from silhouette.client import batch_command, photo_jobs
+from silhouette.client.api_client import ApiClient, ApiError, ApiUnavailable
 from silhouette.client.event_follow import events
 from silhouette.client.targets import api_target
 from silhouette.names import DEFAULT_STACK_NAME, PROJECT_ROOT
@@ -106,7 +113,7 @@ def _counts(jobs: list[photo_jobs.PhotoJob], total: int) -> RenderableType:
     """A bar of the photos done and a count per job status (refusals only when there are any)."""
     states = Counter(job.state for job in jobs)
     done = sum(job.done for job in jobs)
-    counts = [f"[{style}]{state} {states[state]}[/]" for state, style in STATE_STYLES.items()]
+    counts = [_status_counts(states)]
     counts += [
         f"[red]{state} {states[state]}[/]"
         for state in ("refused", "not submitted")
@@ -122,6 +129,13 @@ def _counts(jobs: list[photo_jobs.PhotoJob], total: int) -> RenderableType:
     return grid
 
 
+def _status_counts(counts: Mapping[str, int]) -> str:
+    """A count per job status, in the order jobs go through them, each in its colour."""
+    return "  ".join(
+        f"[{style}]{status} {counts.get(status, 0)}[/]" for status, style in STATE_STYLES.items()
+    )
+
+
 def _exit_if_failed(jobs: list[photo_jobs.PhotoJob]) -> None:
     """Name each photo that failed (with the ids to find its logs) and exit 1 if any did."""
     failures = [(job, why) for job in jobs if (why := photo_jobs.failure(job)) is not None]
@@ -134,6 +148,34 @@ def _exit_if_failed(jobs: list[photo_jobs.PhotoJob]) -> None:
     sys.exit(1)
 
 
+def _options(*options: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """Several click options as one decorator, in the order given (for the commands that share
+    them)."""
+
+    def decorate(command: Any) -> Any:
+        for option in reversed(options):
+            command = option(command)
+        return command
+
+    return decorate
+
+
+api_options = _options(
+    click.option(
+        "--api-url",
+        envvar="SILHOUETTE_API_URL",
+        help="the API of `silhouette serve` or a deployed stack; default: an embedded stack",
+    ),
+    click.option("--api-key", envvar="SILHOUETTE_API_KEY", help="API key for --api-url"),
+)
+job_options = _options(
+    click.option("--face/--no-face", default=True, help="estimate age and sex"),
+    click.option(
+        "--quality", type=click.Choice(["quality", "fast"]), default="quality", show_default=True
+    ),
+)
+
+
 @main.command()
 @click.argument(
     "photos", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -144,16 +186,8 @@ def _exit_if_failed(jobs: list[photo_jobs.PhotoJob]) -> None:
     default=Path("silhouette-out"),
     show_default=True,
 )
-@click.option(
-    "--api-url",
-    envvar="SILHOUETTE_API_URL",
-    help="the API of `silhouette serve` or a deployed stack; default: an embedded stack",
-)
-@click.option("--api-key", envvar="SILHOUETTE_API_KEY", help="API key for --api-url")
-@click.option("--face/--no-face", default=True, help="estimate age and sex")
-@click.option(
-    "--quality", type=click.Choice(["quality", "fast"]), default="quality", show_default=True
-)
+@api_options
+@job_options
 @click.option(
     "--timeout",
     type=float,
@@ -175,6 +209,198 @@ def analyze(
         list(photos), out, api_url, api_key, JobOptions(face=face, quality=quality), timeout
     )
     _exit_if_failed(jobs)
+
+
+@main.command()
+@click.argument(
+    "source",
+    metavar="[ZIP|CSV|FOLDER]",
+    required=False,
+    type=click.Path(exists=True, path_type=Path),
+)
+@click.option(
+    "--watch",
+    "batch_id",
+    metavar="BATCH_ID",
+    help="follow a batch made before, on --api-url, instead of making one",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="where the report and the results go  [default: ./batch-<first 8 of its id>]",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    help="at most this many items at once (the service caps it)",
+)
+@api_options
+@job_options
+def batch(
+    source: Path | None,
+    batch_id: str | None,
+    out: Path | None,
+    concurrency: int | None,
+    api_url: str | None,
+    api_key: str | None,
+    face: bool,
+    quality: str,
+) -> None:
+    """Analyse a ZIP of photos, a CSV of photo URLs (columns id,image_url) or a folder's
+    image files (not its subfolders', nor hidden files) as one batch; follow it, then save its
+    report CSV and results ZIP in OUT and extract the ZIP there.
+
+    Ctrl-C leaves the batch running on --api-url; `silhouette batch --watch BATCH_ID
+    --api-url URL` follows it again. Exits 1 if the batch is REJECTED or FAILED or an item
+    FAILED (a REJECTED item is an answer)."""
+    if (source is None) == (batch_id is None):
+        raise click.UsageError("give a ZIP, a CSV or a folder, or --watch BATCH_ID")
+    if batch_id is not None and api_url is None:
+        raise click.UsageError(
+            "--watch needs --api-url: an embedded stack's batches end with the command"
+        )
+    new = None
+    if source is not None:
+        options = JobOptions(face=face, quality=quality)
+        try:
+            new = batch_command.new_batch(source, options, concurrency)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="ZIP|CSV|FOLDER") from None
+    run = batch_command.BatchRun(batch_id=batch_id)
+    _run_batch(run, new, out, api_url, api_key)
+    _summarise_batch(run)
+    _exit_if_batch_failed(run)
+
+
+def _run_batch(
+    run: batch_command.BatchRun,
+    new: batch_command.NewBatch | None,
+    out: Path | None,
+    api_url: str | None,
+    api_key: str | None,
+) -> None:
+    """Make (unless `run` names one) and follow the batch with a live progress display, and
+    save its outputs. Ctrl-C leaves the batch running on the API (an embedded stack stops, and
+    its batch with it) and exits 130."""
+    log_path = out / "lambda.log" if out else Path("silhouette-out/batch-lambda.log")
+    try:
+        with api_target(api_url, api_key, log_path) as (api, where):
+            console.print(f"[dim]batch via {escape(where)}[/dim]")
+            with Live(console=console, transient=True, get_renderable=lambda: _batch_progress(run)):
+                batch_command.run_batch(api, run, new, out)
+    except KeyboardInterrupt:
+        console.print(escape(_interrupted(run, api_url)), soft_wrap=True)  # a command to copy
+        sys.exit(130)  # 128 + SIGINT, as shells report it
+    except ApiError as error:
+        console.print(escape(f"stopped: {error.message}"), style="red")
+        if isinstance(error, ApiUnavailable) and api_url is not None and run.batch_id:
+            # The batch goes on; once the API answers again, it can be followed again.
+            resume = f"follow it again with: {_watch_command(run.batch_id)}"
+            console.print(escape(resume), soft_wrap=True)
+        sys.exit(1)
+    if api_url is None:
+        console.print(f"[dim]function logs: {log_path}[/dim]")
+
+
+def _batch_progress(run: batch_command.BatchRun) -> RenderableType:
+    """The files uploaded while uploading; then a bar of the items done, the rate and the time
+    left, and below it the items' count per status."""
+    grid = Table.grid(padding=(0, 2))
+    if run.uploads_done < run.uploads_total:
+        grid.add_row(
+            ProgressBar(total=run.uploads_total, completed=run.uploads_done, width=30),
+            f"uploaded {run.uploads_done}/{run.uploads_total} file(s)",
+        )
+        return grid
+    state = run.state
+    if state is None:
+        return "asking for the batch"
+    total = "?" if state.total is None else str(state.total)
+    grid.add_row(
+        ProgressBar(total=state.total, completed=state.done, width=30),  # no total: it pulses
+        f"{state.done}/{total} done",
+        state.status,
+        _rate(run.throughput, state),
+    )
+    return Group(grid, Text.from_markup(_status_counts(state.counts)))
+
+
+def _rate(throughput: batch_command.Throughput, state: batch_command.BatchState) -> str:
+    per_minute = throughput.per_minute()
+    if per_minute is None:
+        return ""
+    remaining = state.total - state.done if state.total is not None else 0
+    eta = throughput.eta_seconds(remaining) if remaining > 0 else None
+    left = f", {timedelta(seconds=round(eta))} left" if eta is not None else ""
+    return f"{per_minute:.1f} items/min{left}"
+
+
+def _interrupted(run: batch_command.BatchRun, api_url: str | None) -> str:
+    if run.batch_id is None:
+        return "interrupted before the batch was made"
+    if run.uploads_done < run.uploads_total:
+        return (
+            f"interrupted after uploading {run.uploads_done} of {run.uploads_total} file(s): "
+            f"batch {run.batch_id} waits for the others"
+        )
+    if api_url is None:
+        return f"interrupted: the embedded stack stopped, and batch {run.batch_id} with it"
+    return (
+        f"interrupted: batch {run.batch_id} keeps running on {api_url}\n"
+        f"follow it again with: {_watch_command(run.batch_id)}"
+    )
+
+
+def _watch_command(batch_id: str) -> str:
+    """The command that follows the batch again, with the options given on this command line
+    (those from the environment will be there again)."""
+    context = click.get_current_context()
+    words = ["silhouette", "batch", "--watch", batch_id]
+    for name in ("api_url", "api_key", "out"):
+        if context.get_parameter_source(name) == ParameterSource.COMMANDLINE:
+            words += [f"--{name.replace('_', '-')}", str(context.params[name])]
+    return shlex.join(words)
+
+
+def _summarise_batch(run: batch_command.BatchRun) -> None:
+    state, outputs = run.state, run.outputs
+    assert state is not None and run.batch_id is not None
+    if run.not_uploaded:
+        console.print(escape(f"batch {run.batch_id} has not started: it waits for its files"))
+        return
+    reason = f" ({state.reason})" if state.reason else ""
+    console.print(
+        f"batch {run.batch_id}: {state.status}{escape(reason)}, {state.total or 0} item(s)"
+    )
+    console.print(f"  {_status_counts(state.counts)}")
+    if not state.total:
+        console.print("  no report: the batch has no items")
+        return
+    if outputs is None or outputs.report is None:
+        return  # the failures say why
+    console.print(escape(f"  report: {outputs.report}"))
+    console.print(escape(f"  results: {outputs.results}"))
+    if outputs.extracted:
+        folder = outputs.report.parent
+        console.print(escape(f"  {outputs.extracted} file(s) extracted into {folder}"))
+
+
+def _exit_if_batch_failed(run: batch_command.BatchRun) -> None:
+    """Say why the run failed, naming each item that failed (with its job id), and exit 1; as
+    `analyze`, a REJECTED item is an answer, not a failure."""
+    reasons = batch_command.failures(run)
+    if not reasons:
+        return
+    for reason in reasons:
+        console.print(escape(reason), style="red")
+    if run.outputs is not None and run.outputs.report is not None:
+        for row in batch_command.failed_items(run.outputs.report):
+            why = row.get("reason") or "no error recorded"
+            console.print(escape(f"  {row['item']}: {row['status']}: {why} (job {row['job_id']})"))
+    if run.starts_without_them_at is not None:
+        when = run.starts_without_them_at
+        console.print(escape(f"the batch starts without them once their forms expire ({when})"))
+    sys.exit(1)
 
 
 @main.command()

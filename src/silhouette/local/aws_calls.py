@@ -25,6 +25,7 @@ _NAMING_PARAMETERS = {
     "dynamodb": ("TableName", "IndexName"),
     "states": ("stateMachineArn", "executionArn"),
     "apigateway": ("apiKey",),
+    "events": ("Name", "Rule", "EventBusName"),  # connections, API destinations, rules
 }
 
 
@@ -70,6 +71,10 @@ def _naming(service: str, params: dict[str, Any]) -> dict[str, Any]:
     if "Entries" in params:  # PutEvents
         naming["EventBusNames"] = [
             entry.get("EventBusName", "default") for entry in params["Entries"]
+        ]
+    if "Targets" in params:  # PutTargets: the roles EventBridge is passed
+        naming["Targets"] = [
+            {"RoleArn": target["RoleArn"]} for target in params["Targets"] if "RoleArn" in target
         ]
     return naming
 

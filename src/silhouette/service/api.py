@@ -14,28 +14,38 @@ import hmac
 import re
 import uuid
 from http import HTTPStatus
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
 
-from silhouette.errors import PermanentError, TransientError, is_transient_aws_error
+from silhouette.errors import (
+    PermanentError,
+    RejectedInput,
+    TransientError,
+    is_transient_aws_error,
+)
 from silhouette.names import API_KEY_HEADER, REQUEST_ID_HEADER
 from silhouette.schema import JobOptions, JobResult, JobSummary
-from silhouette.service import batches, jobs
+from silhouette.service import batch_webhooks, batches, jobs
 from silhouette.service.batch_records import BatchSource
 from silhouette.service.batches import BatchProgress
 from silhouette.service.health import Health, check_health
-from silhouette.service.jobs import ContentType
 from silhouette.service.observability import log_keys, logger
 from silhouette.service.starter import start_uploads
 from silhouette.service.tenants import tenant_of_key
-from silhouette.service.transfers import DownloadLink, UploadForm, UploadTooLarge, download_link
+from silhouette.service.transfers import (
+    ContentType,
+    DownloadLink,
+    UploadForm,
+    UploadTooLarge,
+    download_link,
+)
 from silhouette.settings import get_settings
 
 API_VERSION = "1.0.0"
@@ -87,15 +97,16 @@ class UploadRequest(BaseModel):
     _whole_numbers = field_validator("size", mode="before")(_whole_number_as_int)
 
 
-class BatchRequest(BaseModel):
+class _BatchRequest(BaseModel):
+    """What every kind of batch request says."""
+
     model_config = ConfigDict(extra="forbid")
 
-    source: BatchSource = Field(
-        description="zip: an archive of photos; csv: a CSV with the columns id and image_url "
-        "(other columns are carried to the report)"
-    )
-    size: StrictInt | None = Field(
-        None, ge=0, description="bytes the client will upload: more than the limit gives 413"
+    webhook_url: str | None = Field(
+        None,
+        max_length=2048,
+        description="an https URL the batch's `Batch Completed` event is POSTed to, retried "
+        "for up to a day",
     )
     concurrency: StrictInt | None = Field(
         None, ge=1, description="at most this many items at once (the service's limit caps it)"
@@ -104,12 +115,55 @@ class BatchRequest(BaseModel):
         default_factory=RequestedOptions, description="every item's options"
     )
 
-    _whole_numbers = field_validator("size", "concurrency", mode="before")(_whole_number_as_int)
+    _whole_numbers = field_validator("concurrency", mode="before")(_whole_number_as_int)
+
+
+class SourceBatchRequest(_BatchRequest):
+    source: Literal[BatchSource.ZIP, BatchSource.CSV] = Field(
+        description="zip: an archive of photos; csv: a CSV with the columns id and image_url "
+        "(other columns are carried to the report)"
+    )
+    size: StrictInt | None = Field(
+        None, ge=0, description="the ZIP's or CSV's bytes: more than the limit gives 413"
+    )
+
+    _whole_size = field_validator("size", mode="before")(_whole_number_as_int)
+
+
+class RequestedPhoto(batches.PhotoDeclaration):
+    _whole_size = field_validator("size", mode="before")(_whole_number_as_int)
+
+
+class PhotosBatchRequest(_BatchRequest):
+    source: Literal[BatchSource.PHOTOS] = Field(
+        description="photos: the photos listed in `photos`, each uploaded through its own form"
+    )
+    photos: list[RequestedPhoto] = Field(
+        min_length=1,
+        max_length=get_settings().max_batch_items,
+        description="the batch's photos, in order",
+    )
+
+
+BatchRequest = Annotated[
+    SourceBatchRequest | PhotosBatchRequest, Body(), Field(discriminator="source")
+]
 
 
 class BatchCreated(BaseModel):
     batch: BatchProgress
-    upload: UploadForm = Field(description="POST the ZIP or CSV here; the upload starts it")
+    upload: UploadForm | None = Field(
+        None, description="POST the ZIP or CSV here; the upload starts the batch"
+    )
+    photos: list[batches.PhotoUpload] | None = Field(
+        None,
+        description="a photos batch: POST each photo to its form; the last arrival starts it",
+    )
+    webhook_token: str | None = Field(
+        None,
+        description=f"sent as {batch_webhooks.TOKEN_HEADER} with each webhook delivery, so the "
+        "receiver knows it comes from this batch; shown only here",
+    )
 
 
 class BatchReport(BaseModel):
@@ -346,20 +400,40 @@ def delete_job(job_id: str):  # unannotated: Powertools cannot validate a bare `
 @app.post(
     "/batches",
     status_code=201,
-    summary="Create a batch and a presigned POST for its ZIP or CSV",
+    summary="Create a batch and the presigned POSTs for its ZIP, CSV or photos",
     responses=_responses(201, *_GUARDED, 413),
     security=_KEY_SECURITY,
 )
 def create_batch(request: BatchRequest) -> BatchCreated:
-    record, upload = batches.create_batch(
-        _tenant(),
-        request.source,
-        request.options,
-        request.concurrency,
-        request.size,
-        request_id=_request_id(),
+    upload, photos = None, None
+    try:
+        if isinstance(request, PhotosBatchRequest):
+            record, photos = batches.create_photo_batch(
+                _tenant(),
+                list(request.photos),
+                request.options,
+                request.concurrency,
+                _request_id(),
+                request.webhook_url,
+            )
+        else:
+            record, upload = batches.create_batch(
+                _tenant(),
+                request.source,
+                request.options,
+                request.concurrency,
+                request.size,
+                _request_id(),
+                request.webhook_url,
+            )
+    except RejectedInput as rejection:
+        raise ApiError(400, "invalid_request", rejection.reason, "webhook_url") from rejection
+    return BatchCreated(
+        batch=batches.progress(record),
+        upload=upload,
+        photos=photos,
+        webhook_token=record.webhook_token,
     )
-    return BatchCreated(batch=batches.progress(record), upload=upload)
 
 
 @app.get(

@@ -1,11 +1,14 @@
 """The batch record: one per batch, in its own table (`BatchesTable` in template.yaml). Its items
 are ordinary job records that name the batch (records.py, the `batch-items` index); the batch
-record holds what is the batch's own: who asked, its source, its state, and once it is done its
-counts and the keys of its report and results archive.
+record holds what is the batch's own: who asked, its source, its state, which items have ended
+(so progress is one read), and once it is done its counts and the keys of its report and
+results archive. The same table holds each tenant's slots (`TenantSlots`), which bound how many
+batch items a tenant runs at once.
 
-A batch is WAITING for its source (a ZIP or CSV upload), RUNNING once its execution has started,
-then COMPLETED (every item has ended, whatever each item's status) or REJECTED (its source was
-refused: not a ZIP, a zip bomb, no usable row); FAILED when its execution ended otherwise."""
+A batch is WAITING for its source (a ZIP or CSV upload, or every photo of a PHOTOS batch),
+RUNNING once its execution has started, then COMPLETED (every item has ended, whatever each
+item's status) or REJECTED (its source was refused: not a ZIP, a zip bomb, no usable row);
+FAILED when its execution ended otherwise."""
 
 from __future__ import annotations
 
@@ -19,14 +22,15 @@ from pynamodb.attributes import (
     NumberAttribute,
     TTLAttribute,
     UnicodeAttribute,
+    UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
 from pynamodb.exceptions import DoesNotExist, PutError
-from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.condition import Condition, size
 from pynamodb.models import Model
 
 from silhouette.schema import JobOptions
-from silhouette.service.tables import bound, is_condition_failure, update_if, utc_now
+from silhouette.service.tables import act_if, bound, is_condition_failure, update_if, utc_now
 from silhouette.settings import get_settings
 
 
@@ -45,6 +49,7 @@ class BatchStatus(StrEnum):
 class BatchSource(StrEnum):
     ZIP = "zip"  # one archive of photos
     CSV = "csv"  # rows of `id,image_url[,more columns]`
+    PHOTOS = "photos"  # photos uploaded one by one, a job each from the start
 
 
 _OPEN = (BatchStatus.WAITING.value, BatchStatus.RUNNING.value)
@@ -63,9 +68,18 @@ class BatchRecord(Model):
     total = NumberAttribute(null=True)  # known once the source has been read
     reason = UnicodeAttribute(null=True)
     counts = MapAttribute(null=True)  # items per job status, once COMPLETED
+    # Job id -> terminal status of each item that has ended, set by its finalize: progress
+    # reads one record instead of every item's, and a retried finalize sets the same entry.
+    ended = MapAttribute(default=dict)
+    # A PHOTOS batch's items whose photo has arrived: it starts once all have (a set, so a
+    # repeated upload event adds nothing).
+    arrived = UnicodeSetAttribute(null=True)
     report_key = UnicodeAttribute(null=True)
     results_key = UnicodeAttribute(null=True)
     request_id = UnicodeAttribute(null=True)
+    webhook_url = UnicodeAttribute(null=True)
+    # The token its deliveries carry, kept only until Expand has put it in their connection.
+    webhook_token = UnicodeAttribute(null=True)
     created_at = UTCDateTimeAttribute(default=utc_now)
     updated_at = UTCDateTimeAttribute(default=utc_now)
     finished_at = UTCDateTimeAttribute(null=True)
@@ -75,6 +89,10 @@ class BatchRecord(Model):
     @property
     def job_options(self) -> JobOptions:
         return JobOptions.model_validate(self.options.as_dict())
+
+    @property
+    def ended_items(self) -> dict[str, str]:
+        return dict(self.ended.as_dict()) if self.ended is not None else {}
 
 
 class BatchIdTaken(Exception):
@@ -93,7 +111,10 @@ class DynamoBatchRecords:
         options: JobOptions,
         concurrency: int,
         request_id: str | None = None,
+        total: int | None = None,
+        webhook: tuple[str, str] | None = None,
     ) -> BatchRecord:
+        """`webhook`: the URL its event goes to, and the token deliveries carry."""
         now = utc_now()
         record = _table()(
             batch_id=batch_id,
@@ -102,7 +123,11 @@ class DynamoBatchRecords:
             status=BatchStatus.WAITING.value,
             options=options.model_dump(),
             concurrency=concurrency,
+            total=total,
             request_id=request_id,
+            webhook_url=webhook[0] if webhook else None,
+            webhook_token=webhook[1] if webhook else None,
+            ended={},
             created_at=now,
             updated_at=now,
             expires_at=now + timedelta(days=get_settings().retention_days),
@@ -127,6 +152,10 @@ class DynamoBatchRecords:
         """WAITING -> RUNNING. False if it had already started or ended."""
         changes = {"status": BatchStatus.RUNNING.value}
         return _change(batch_id, changes, BatchRecord.status == BatchStatus.WAITING.value)
+
+    def webhook_subscribed(self, batch_id: str) -> bool:
+        """Its webhook's resources exist: the token is no longer needed here."""
+        return _change(batch_id, {"webhook_token": None}, BatchRecord.batch_id.exists())
 
     def expanded(self, batch_id: str, total: int) -> bool:
         """The source has been read into `total` items."""
@@ -157,8 +186,71 @@ class DynamoBatchRecords:
         )
         return _change(batch_id, changes, condition)
 
+    def photo_arrived(self, batch_id: str, job_id: str) -> BatchRecord | None:
+        """Note that a WAITING batch's photo has arrived; the record as it is then (None if
+        the batch is gone or no longer WAITING)."""
+        table = _table()
+        record = table(batch_id=batch_id)
+        actions = [table.arrived.add({job_id}), table.updated_at.set(utc_now())]
+        waiting = table.status == BatchStatus.WAITING.value
+        return record if act_if(record, actions, waiting) else None
+
+    def item_ended(self, batch_id: str, job_id: str, status: str) -> bool:
+        """Note that one of the batch's items has ended with `status`."""
+        table = _table()
+        actions = [table.ended[job_id].set(status), table.updated_at.set(utc_now())]
+        return act_if(table(batch_id=batch_id), actions, table.batch_id.exists())
+
     def mark_notified(self, batch_id: str) -> bool:
         return _change(batch_id, {"notified_at": utc_now()}, BatchRecord.batch_id.exists())
+
+
+class TenantSlots(Model):
+    """How many batch items a tenant runs at once, all its batches together: one item per
+    tenant in the batches table (its key cannot be a batch id, which is hexadecimal), holding
+    the jobs that have a slot. A job takes its slot before its pipeline starts and gives it
+    back when it ends (finalize), or when it expires without having run (the sweeper)."""
+
+    class Meta:
+        table_name = "unbound"
+
+    batch_id = UnicodeAttribute(hash_key=True)  # "tenant:<tenant>"
+    holders = MapAttribute(default=dict)  # job id -> when it took its slot
+
+    @staticmethod
+    def key(tenant: str) -> str:
+        return f"tenant:{tenant}"
+
+
+class DynamoTenantSlots:
+    def take(self, tenant: str, job_id: str, limit: int) -> bool:
+        """A slot for the job (again True if it has one); False when all `limit` are taken."""
+        table = bound(TenantSlots, get_settings().batch_table)
+        slots = table(batch_id=TenantSlots.key(tenant))
+        actions = [table.holders[job_id].set(utc_now().isoformat())]
+        free = (size(table.holders) < limit) | table.holders[job_id].exists()
+        if act_if(slots, actions, table.batch_id.exists() & free):
+            return True
+        first = table(batch_id=slots.batch_id, holders={job_id: utc_now().isoformat()})
+        try:  # the tenant's first item ever
+            first.save(condition=table.batch_id.does_not_exist())
+        except PutError as error:
+            if is_condition_failure(error):
+                return False  # full (or another first item won the race: try again later)
+            raise
+        return True
+
+    def give_back(self, tenant: str, job_id: str) -> None:
+        table = bound(TenantSlots, get_settings().batch_table)
+        slots = table(batch_id=TenantSlots.key(tenant))
+        act_if(slots, [table.holders[job_id].remove()], table.batch_id.exists())
+
+    def holders(self, tenant: str) -> dict[str, str]:
+        table = bound(TenantSlots, get_settings().batch_table)
+        try:
+            return dict(table.get(TenantSlots.key(tenant), consistent_read=True).holders.as_dict())
+        except DoesNotExist:
+            return {}
 
 
 def _change(batch_id: str, changes: dict[str, Any], condition: Condition) -> bool:
@@ -170,3 +262,4 @@ def _table() -> type[BatchRecord]:
 
 
 BATCH_RECORDS = DynamoBatchRecords()
+TENANT_SLOTS = DynamoTenantSlots()

@@ -1,32 +1,41 @@
-"""Batches: a ZIP of photos or a CSV of photo URLs, analysed as one job per item.
+"""Batches: a ZIP of photos, a CSV of photo URLs or photos uploaded one by one, analysed as
+one job per item.
 
-The client asks for a batch (`create_batch`) and uploads its source through a presigned POST;
-the upload event starts the batch state machine (batch.asl.json), named after the batch:
+The client asks for a batch (`create_batch`) and uploads its source through a presigned POST,
+or asks for a PHOTOS batch (`create_photo_batch`: a job and a form per photo) and uploads
+each photo; the source's upload, or the last photo's (`photo_arrived`), starts the batch state
+machine (batch.asl.json), named after the batch:
 
-1. `expand` reads the source (service/batch_archive.py, service/url_fetch.py) into one QUEUED
-   job per item, stores each ZIP entry as that job's upload, records items that cannot be
-   analysed (a nested archive, a text file, a CSV row without a URL) as REJECTED at once, and
-   writes the list of jobs to run to S3, where the Map reads it (it never travels in the state);
-2. the Map runs `prepare_item` (fetches a URL item's photo; a refused fetch is the item's
-   REJECTED) and then the pipeline state machine on each item, as many at once as the batch
-   allows, each execution named after its job like any other job's;
+1. `expand` creates the batch's webhook if it has one (service/batch_webhooks.py), reads the
+   source (service/batch_archive.py, service/url_fetch.py) one item at a time into a QUEUED
+   job per item (ids derived from the batch's, so a retried step makes none twice), stores
+   each ZIP entry as that job's upload, records items that cannot be analysed (a nested
+   archive, a text file, a CSV row without a URL) as REJECTED at once, and writes the list of
+   jobs to run to S3, where the Map reads it (it never travels in the state);
+2. the Map runs `prepare_item` (waits for a slot of the tenant's, fetches a URL item's photo;
+   a refused fetch is the item's REJECTED) and then the pipeline state machine on each item,
+   as many at once as the batch allows, each execution named after its job like any other's;
+   each item's finalize notes its end on the batch record, which is what progress reads;
 3. `finish_batch` counts the items' statuses from their job records, writes the report CSV
-   and the results archive, and announces the batch on the job bus (`Batch Completed`)."""
+   and the results archive, and announces the batch on the job bus (`Batch Completed`); a
+   day later the state machine removes the batch's webhook."""
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Callable
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, BinaryIO
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
-from silhouette.errors import RejectedInput
+from silhouette.errors import RejectedInput, TenantBusy
 from silhouette.names import CUTOUT, OVERLAY, RESULT_ARTIFACT
 from silhouette.schema import (
     BatchItem,
@@ -38,24 +47,45 @@ from silhouette.schema import (
     Stage,
     StageResult,
 )
-from silhouette.service import keys
+from silhouette.service import batch_webhooks, keys
 from silhouette.service.batch_archive import read_archive
 from silhouette.service.batch_output import ReportRow, ZipEntry, report_csv, write_zip_to_s3
 from silhouette.service.batch_records import (
     BATCH_RECORDS,
+    TENANT_SLOTS,
     BatchRecord,
     BatchSource,
     BatchStatus,
     DynamoBatchRecords,
+    DynamoTenantSlots,
 )
 from silhouette.service.finalize import finalize
 from silhouette.service.notifications import EventPublisher, JobEvent
 from silhouette.service.observability import logger
-from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords, new_job_id
+from silhouette.service.records import (
+    BATCH_ITEM_CHECK_AFTER,
+    DYNAMODB_RECORDS,
+    UPLOAD_EVENT_GRACE,
+    JobIdTaken,
+    JobRecord,
+    JobRecords,
+    new_job_id,
+)
 from silhouette.service.storage import S3Store
-from silhouette.service.transfers import UploadForm, presigned_upload, refuse_oversize, safe_stem
+from silhouette.service.transfers import (
+    ContentType,
+    UploadForm,
+    presigned_upload,
+    refuse_oversize,
+    safe_stem,
+)
 from silhouette.service.uploads import UploadedObject, pipeline_state
-from silhouette.service.url_fetch import FetchLimits, fetch_image, parse_url_list
+from silhouette.service.url_fetch import (
+    FetchLimits,
+    check_endpoint,
+    fetch_image,
+    parse_url_list,
+)
 from silhouette.settings import get_settings
 
 SOURCE_TYPES = {BatchSource.ZIP: "application/zip", BatchSource.CSV: "text/csv"}
@@ -76,6 +106,14 @@ class BatchPlan(BaseModel):
     concurrency: int
 
 
+class BatchOutcome(BaseModel):
+    """What `finish_batch` hands the batch state machine: the batch's final state, and when
+    to remove its webhook (None: it has none)."""
+
+    batch: BatchProgress
+    remove_webhook_after: int | None = Field(None, description="seconds")
+
+
 class ItemStart(BaseModel):
     """What `prepare_item` hands the Map: the pipeline's input, or nothing to run."""
 
@@ -90,9 +128,10 @@ class BatchProgress(BaseModel):
     status: BatchStatus
     source: BatchSource
     reason: str | None = Field(None, description="why the batch was REJECTED or FAILED")
+    webhook_url: str | None = Field(None, description="where `Batch Completed` is POSTed")
     total: int | None = Field(None, description="items, once the source has been read")
     done: int = Field(description="items that have ended, whatever their status")
-    counts: dict[JobStatus, int] = Field(description="items per job status")
+    counts: dict[JobStatus, int] = Field(description="items that have ended, per status")
     created_at: datetime
     updated_at: datetime
     finished_at: datetime | None = None
@@ -108,20 +147,110 @@ def create_batch(
     concurrency: int | None = None,
     size: int | None = None,
     request_id: str | None = None,
+    webhook_url: str | None = None,
     batch_records: DynamoBatchRecords = BATCH_RECORDS,
 ) -> tuple[BatchRecord, UploadForm]:
     """A WAITING batch and the presigned POST for its source (of `size` bytes, as the client
-    declares it); the upload starts it."""
+    declares it); the upload starts it. RejectedInput for a webhook URL it may not call."""
     settings = get_settings()
     refuse_oversize(size, settings.max_batch_source_bytes)
+    webhook = _webhook(webhook_url)
     batch_id = new_job_id()
-    allowed = min(concurrency or settings.batch_concurrency, settings.batch_concurrency)
-    record = batch_records.create(batch_id, tenant, source, options, allowed, request_id)
+    record = batch_records.create(
+        batch_id,
+        tenant,
+        source,
+        options,
+        _allowed_concurrency(concurrency),
+        request_id,
+        webhook=webhook,
+    )
     form = presigned_upload(
         keys.batch_source(batch_id), SOURCE_TYPES[source], settings.max_batch_source_bytes
     )
     logger.info("batch created", extra={"batch_id": batch_id, "source": source.value})
     return record, form
+
+
+class PhotoDeclaration(BaseModel):
+    """One photo of a PHOTOS batch, as the client announces it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_type: ContentType = Field(description="the photo's media type")
+    filename: str | None = Field(
+        None, max_length=255, description="the photo's name; the report and downloads use it"
+    )
+    size: StrictInt | None = Field(
+        None, ge=0, description="bytes the client will upload: more than the limit gives 413"
+    )
+
+
+class PhotoUpload(BaseModel):
+    """Where one photo of a PHOTOS batch goes: its job and its presigned POST."""
+
+    job_id: str
+    filename: str | None
+    upload: UploadForm
+
+
+def create_photo_batch(
+    tenant: str,
+    photos: list[PhotoDeclaration],
+    options: JobOptions,
+    concurrency: int | None = None,
+    request_id: str | None = None,
+    webhook_url: str | None = None,
+    batch_records: DynamoBatchRecords = BATCH_RECORDS,
+    job_records: JobRecords = DYNAMODB_RECORDS,
+) -> tuple[BatchRecord, list[PhotoUpload]]:
+    """A WAITING batch with a QUEUED job and a presigned POST per photo, in the given order.
+    It starts once every photo has arrived (`photo_arrived`), or with the photos that have
+    once the forms have expired (`look_at_item`, from the sweeper)."""
+    settings = get_settings()
+    for photo in photos:
+        refuse_oversize(photo.size, settings.max_upload_bytes)
+    webhook = _webhook(webhook_url)
+    batch_id = new_job_id()
+    record = batch_records.create(
+        batch_id,
+        tenant,
+        BatchSource.PHOTOS,
+        options,
+        _allowed_concurrency(concurrency),
+        request_id,
+        total=len(photos),
+        webhook=webhook,
+    )
+    expiry = settings.batch_upload_expiry_seconds
+    deadline = datetime.now(UTC) + timedelta(seconds=expiry) + UPLOAD_EVENT_GRACE
+    uploads = []
+    for index, photo in enumerate(photos):
+        name = photo.filename or f"photo-{index + 1}"
+        item = BatchItem(batch_id=batch_id, index=index, item=name, source=name)
+        job_id = item_job_id(batch_id, index)
+        job_records.create_queued(
+            job_id, tenant, photo.filename, options, request_id, batch=item, look_at=deadline
+        )
+        form = presigned_upload(
+            keys.upload(job_id), photo.content_type, settings.max_upload_bytes, expiry=expiry
+        )
+        uploads.append(PhotoUpload(job_id=job_id, filename=photo.filename, upload=form))
+    logger.info("batch created", extra={"batch_id": batch_id, "source": "photos"})
+    return record, uploads
+
+
+def _webhook(url: str | None) -> tuple[str, str] | None:
+    """The webhook's URL, checked, and a new token for its deliveries."""
+    if url is None:
+        return None
+    check_endpoint(url, "webhook URL", allow_loopback=get_settings().fetch_allow_loopback)
+    return url, batch_webhooks.new_token()
+
+
+def _allowed_concurrency(asked: int | None) -> int:
+    limit = get_settings().batch_concurrency
+    return min(asked or limit, limit)
 
 
 def owned_batch(
@@ -133,13 +262,21 @@ def owned_batch(
     return record
 
 
-def progress(record: BatchRecord, job_records: JobRecords = DYNAMODB_RECORDS) -> BatchProgress:
-    counts = Counter(JobStatus(job.status) for job in job_records.for_batch(record.batch_id))
+def progress(record: BatchRecord) -> BatchProgress:
+    """From the batch record alone (each item's finalize notes its end there), so polling a
+    large batch reads one record, not every item's."""
+    if record.counts is not None:  # recounted from the items' records when the batch ended
+        counts = Counter(
+            {JobStatus(status): int(n) for status, n in record.counts.as_dict().items()}
+        )
+    else:
+        counts = Counter(JobStatus(status) for status in record.ended_items.values())
     return BatchProgress(
         batch_id=record.batch_id,
         status=BatchStatus(record.status),
         source=BatchSource(record.source),
         reason=record.reason,
+        webhook_url=record.webhook_url,
         total=int(record.total) if record.total is not None else None,
         done=sum(count for status, count in counts.items() if status.is_terminal),
         counts=dict(counts),
@@ -165,9 +302,32 @@ def start_batch(
         upload.bucket != get_settings().bucket
         or record is None
         or record.status != BatchStatus.WAITING.value
+        or record.source == BatchSource.PHOTOS.value
     ):
         logger.info("batch source ignored: no such batch, or started before")
         return False
+    return _start(record, stepfunctions, batch_records)
+
+
+def photo_arrived(
+    job: JobRecord, stepfunctions: Any, batch_records: DynamoBatchRecords = BATCH_RECORDS
+) -> bool:
+    """Count the photo of a PHOTOS batch's item in; start the batch with the last one. False
+    if that did not start it (more to come, or an item of another kind of batch, whose
+    photo the batch itself stored)."""
+    assert job.batch_id is not None
+    record = batch_records.photo_arrived(job.batch_id, job.job_id)
+    if record is None or record.source != BatchSource.PHOTOS.value:
+        return False
+    if len(record.arrived or ()) < int(record.total or 0):
+        return False
+    return _start(record, stepfunctions, batch_records)
+
+
+def _start(
+    record: BatchRecord, stepfunctions: Any, batch_records: DynamoBatchRecords = BATCH_RECORDS
+) -> bool:
+    """Start the batch's execution, named after it. False if it was started before."""
     try:
         stepfunctions.start_execution(
             stateMachineArn=get_settings().batch_state_machine_arn,
@@ -182,9 +342,36 @@ def start_batch(
     return True
 
 
+def look_at_item(
+    job: JobRecord,
+    now: datetime,
+    stepfunctions: Any,
+    batch_records: DynamoBatchRecords = BATCH_RECORDS,
+    job_records: JobRecords = DYNAMODB_RECORDS,
+) -> str:
+    """The sweeper's look at a QUEUED item that no execution has run yet: what was done.
+    Its PHOTOS batch still WAITING once the forms have expired starts with what has arrived;
+    a batch still running will get to it; an item whose batch has ended never will, and
+    expires."""
+    assert job.batch_id is not None
+    batch = batch_records.find(job.batch_id)
+    if batch is None or BatchStatus(batch.status).is_terminal:
+        TENANT_SLOTS.give_back(job.tenant, job.job_id)  # in case it took one and never ran
+        if job.expires_at is None or not job_records.expire(job.job_id, job.expires_at):
+            return "gone"
+        logger.info("batch item expired: its batch ended without running it")
+        return "expired"
+    job_records.sweep_again_at(job.job_id, now + BATCH_ITEM_CHECK_AFTER)
+    if batch.status == BatchStatus.WAITING.value and _start(batch, stepfunctions, batch_records):
+        logger.warning("photos batch started by the sweeper: not every photo arrived")
+        return "started"
+    return "running"
+
+
 def expand(
     batch_id: str,
     s3: Any,
+    events: Any = None,
     batch_records: DynamoBatchRecords = BATCH_RECORDS,
     job_records: JobRecords = DYNAMODB_RECORDS,
     publisher: EventPublisher | None = None,
@@ -196,91 +383,132 @@ def expand(
     record = batch_records.find(batch_id)
     if record is None:
         raise RejectedInput(f"batch {batch_id} no longer exists")
+    if record.webhook_url is not None and record.webhook_token is not None:
+        # First, so that even a batch whose source is refused calls its webhook.
+        batch_webhooks.subscribe(
+            batch_id, record.webhook_url, record.webhook_token, BATCH_COMPLETED, events
+        )
+        batch_records.webhook_subscribed(batch_id)
     bucket = settings.bucket
+    if record.source == BatchSource.PHOTOS.value:
+        to_run = [job.job_id for job in job_records.for_batch(batch_id) if job.status == "QUEUED"]
+        return _planned(record, to_run, int(record.total or 0), s3, batch_records)
+    to_run: list[str] = []
+    total = 0
     with tempfile.TemporaryFile() as source:
         # GetObject streamed, not download_fileobj, whose HeadObject needs s3:ListBucket too.
         body = s3.get_object(Bucket=bucket, Key=keys.batch_source(batch_id))["Body"]
         shutil.copyfileobj(body, source)
         source.seek(0)
         try:
-            items = _read_items(record, source)
+            # One item at a time, so a batch's photos are never all in memory at once.
+            for item, data, rejection in _read_items(record, source):
+                total = item.index + 1
+                job = _item_job(record, item, job_records)
+                if job is None:
+                    continue  # ended on an earlier attempt of this step
+                if rejection is not None:
+                    reject_item(job, rejection, publisher, job_records)
+                    continue
+                if data is not None:
+                    s3.put_object(Bucket=bucket, Key=keys.upload(job.job_id), Body=data)
+                to_run.append(job.job_id)
+            if total == 0:
+                raise RejectedInput("the batch has no items")
         except RejectedInput as rejection:
-            batch_records.finish(batch_id, BatchStatus.REJECTED, reason=rejection.reason)
-            logger.info("batch rejected", extra={"reason": rejection.reason})
+            _reject_batch(record, rejection.reason, to_run, publisher, batch_records, job_records)
             return BatchPlan(
                 batch_id=batch_id, bucket=bucket, manifest_key="", to_run=0, concurrency=1
             )
-        to_run = []
-        for item, data, rejection in items:
-            job_id = new_job_id()
-            job = job_records.create_queued(
-                job_id,
-                record.tenant,
-                item.item,
-                record.job_options,
-                record.request_id,
-                batch=item,
-            )
-            if rejection is not None:
-                reject_item(job, rejection, publisher, job_records)
-                continue
-            if data is not None:
-                s3.put_object(Bucket=bucket, Key=keys.upload(job_id), Body=data)
-            to_run.append(job_id)
+    return _planned(record, to_run, total, s3, batch_records)
+
+
+def _planned(
+    record: BatchRecord,
+    to_run: list[str],
+    total: int,
+    s3: Any,
+    batch_records: DynamoBatchRecords,
+) -> BatchPlan:
+    """The Map's item list written where its ItemReader reads it; the batch's total noted."""
+    bucket, manifest_key = get_settings().bucket, keys.batch_manifest(record.batch_id)
     manifest = "job_id\n" + "".join(f"{job_id}\n" for job_id in to_run)
-    s3.put_object(Bucket=bucket, Key=keys.batch_manifest(batch_id), Body=manifest.encode())
-    batch_records.expanded(batch_id, len(items))
-    logger.info("batch expanded", extra={"items": len(items), "to_run": len(to_run)})
+    s3.put_object(Bucket=bucket, Key=manifest_key, Body=manifest.encode())
+    batch_records.expanded(record.batch_id, total)
+    logger.info("batch expanded", extra={"items": total, "to_run": len(to_run)})
     return BatchPlan(
-        batch_id=batch_id,
+        batch_id=record.batch_id,
         bucket=bucket,
-        manifest_key=keys.batch_manifest(batch_id),
+        manifest_key=manifest_key,
         to_run=len(to_run),
         concurrency=int(record.concurrency),
     )
 
 
+def item_job_id(batch_id: str, index: int) -> str:
+    """The job id of a batch's item: derived from the batch's unguessable id, so a retried
+    step finds the jobs it made before instead of making them twice."""
+    return hashlib.sha256(f"{batch_id}/{index}".encode()).hexdigest()[:32]
+
+
+def _item_job(record: BatchRecord, item: BatchItem, job_records: JobRecords) -> JobRecord | None:
+    """The item's QUEUED job, made now or by an earlier attempt; None if it has ended since."""
+    job_id = item_job_id(record.batch_id, item.index)
+    try:
+        return job_records.create_queued(
+            job_id, record.tenant, item.item, record.job_options, record.request_id, batch=item
+        )
+    except JobIdTaken:
+        job = job_records.find(job_id)
+        return job if job is not None and job.status == JobStatus.QUEUED.value else None
+
+
+def _reject_batch(
+    record: BatchRecord,
+    reason: str,
+    queued: list[str],
+    publisher: EventPublisher | None,
+    batch_records: DynamoBatchRecords,
+    job_records: JobRecords,
+) -> None:
+    """The source is refused as a whole: the batch is REJECTED, and so is every item read
+    before the refusal (a ZIP can turn out to be a bomb halfway through)."""
+    batch_records.finish(record.batch_id, BatchStatus.REJECTED, reason=reason)
+    for job_id in queued:
+        job = job_records.find(job_id)
+        if job is not None and job.status == JobStatus.QUEUED.value:
+            reject_item(job, f"the batch was rejected: {reason}", publisher, job_records)
+    logger.info("batch rejected", extra={"reason": reason, "items_rejected": len(queued)})
+
+
 _Item = tuple[BatchItem, bytes | None, str | None]  # the item, its photo or its rejection
+# What the source says of an item (BatchItem's fields but its place), its photo or rejection.
+_Entry = tuple[dict[str, Any], bytes | None, str | None]
 
 
-def _read_items(record: BatchRecord, source: Any) -> list[_Item]:
-    """Every item of the source, in order; RejectedInput when the source as a whole is refused."""
-    settings = get_settings()
-    batch_id = record.batch_id
+def _read_items(record: BatchRecord, source: BinaryIO) -> Iterator[_Item]:
+    """The source's items, in order, as they are read; RejectedInput (possibly after some
+    items) when the source as a whole is refused."""
+    max_items = get_settings().max_batch_items
+    for index, (fields, data, rejection) in enumerate(_source_entries(record, source)):
+        if index == max_items:
+            raise RejectedInput(f"the batch has more than {max_items} items")
+        yield BatchItem(batch_id=record.batch_id, index=index, **fields), data, rejection
+
+
+def _source_entries(record: BatchRecord, source: BinaryIO) -> Iterator[_Entry]:
     if BatchSource(record.source) == BatchSource.ZIP:
-        items: list[_Item] = [
-            (
-                BatchItem(batch_id=batch_id, index=index, item=entry.name, source=entry.name),
-                entry.data,
-                entry.rejection,
-            )
-            for index, entry in enumerate(read_archive(source))
-        ]
-    else:
-        try:
-            text = source.read().decode("utf-8")
-        except UnicodeDecodeError as error:
-            raise RejectedInput("the CSV is not UTF-8 text") from error
-        items = [
-            (
-                BatchItem(
-                    batch_id=batch_id,
-                    index=index,
-                    item=row.id,
-                    source=row.image_url,
-                    url=row.image_url,
-                    extra=row.extra,
-                ),
-                None,
-                row.problem,
-            )
-            for index, row in enumerate(parse_url_list(text, settings.max_batch_items))
-        ]
-    if not items:
-        raise RejectedInput("the batch has no items")
-    if len(items) > settings.max_batch_items:
-        raise RejectedInput(f"the batch has more than {settings.max_batch_items} items")
-    return items
+        for entry in read_archive(source):
+            yield {"item": entry.name, "source": entry.name}, entry.data, entry.rejection
+        return
+    text = io.TextIOWrapper(source, encoding="utf-8-sig", newline="")
+    try:
+        rows = parse_url_list(text, get_settings().max_batch_items)
+    except UnicodeDecodeError as error:
+        raise RejectedInput("the CSV is not UTF-8 text") from error
+    for row in rows:
+        fields = {"item": row.id, "source": row.image_url, "url": row.image_url, "extra": row.extra}
+        yield fields, None, row.problem
 
 
 def prepare_item(
@@ -288,13 +516,18 @@ def prepare_item(
     s3: Any,
     job_records: JobRecords = DYNAMODB_RECORDS,
     publisher: EventPublisher | None = None,
+    tenant_slots: DynamoTenantSlots = TENANT_SLOTS,
 ) -> ItemStart:
-    """The pipeline's input for one item, its photo fetched first if it is a URL. Nothing to
-    run when the job has been deleted or has ended meanwhile, or its photo could not be had."""
+    """The pipeline's input for one item, its photo fetched first if it is a URL, once the
+    tenant has a free slot (TenantBusy until then: the state machine retries). Nothing to run
+    when the job has been deleted or has ended meanwhile, or its photo could not be had (the
+    item is REJECTED, which gives its slot back)."""
     settings = get_settings()
     record = job_records.find(job_id)
     if record is None or record.status != JobStatus.QUEUED.value:
         return ItemStart(start=False)
+    if not tenant_slots.take(record.tenant, job_id, settings.tenant_concurrency):
+        raise TenantBusy(f"{settings.tenant_concurrency} batch items of the tenant are running")
     item = BatchItem.model_validate(record.batch)
     upload_key = keys.upload(job_id)
     listed = s3.list_objects_v2(Bucket=settings.bucket, Prefix=upload_key, MaxKeys=1)
@@ -314,7 +547,8 @@ def prepare_item(
         )
         size, time = len(photo.data), datetime.now(UTC)
     else:
-        raise RejectedInput(f"item {item.index} of batch {item.batch_id} has no photo")
+        reject_item(record, "the photo was never uploaded", publisher, job_records)
+        return ItemStart(start=False)
     upload = UploadedObject(bucket=settings.bucket, key=upload_key, size=size, time=time)
     return ItemStart(start=True, state=pipeline_state(upload, record))
 
@@ -345,7 +579,7 @@ def finish_batch(
     failure: str | None = None,
     batch_records: DynamoBatchRecords = BATCH_RECORDS,
     job_records: JobRecords = DYNAMODB_RECORDS,
-) -> BatchProgress:
+) -> BatchOutcome:
     """Count the items, write the report and the results archive, record the batch COMPLETED
     (FAILED with `failure`, the error that stopped its execution) and announce it."""
     record = batch_records.find(batch_id)
@@ -363,12 +597,13 @@ def finish_batch(
     if items:
         report_key, results_key = write_outputs(record, items, s3)
     written = batch_records.finish(batch_id, status, reason, dict(counts), report_key, results_key)
-    final = progress(batch_records.find(batch_id) or record, job_records)
+    final = progress(batch_records.find(batch_id) or record)
     if written:
         publisher.publish(JobEvent(BATCH_COMPLETED, batch_event_detail(record, final)))
         batch_records.mark_notified(batch_id)
     logger.info("batch finished", extra={"status": status.value, "counts": dict(counts)})
-    return final
+    linger = get_settings().batch_webhook_linger_seconds if record.webhook_url else None
+    return BatchOutcome(batch=final, remove_webhook_after=linger)
 
 
 def batch_event_detail(record: BatchRecord, final: BatchProgress) -> dict[str, Any]:

@@ -11,6 +11,7 @@ from silhouette.names import RESULT_ARTIFACT
 from silhouette.pipeline import PIPELINE
 from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
 from silhouette.service import keys
+from silhouette.service.batch_records import BATCH_RECORDS, TENANT_SLOTS
 from silhouette.service.notifications import (
     DETAIL_TYPES,
     EventBridgePublisher,
@@ -150,7 +151,11 @@ def finalize(
 
 def _announce(result: JobResult, publisher: EventPublisher | None, job_records: JobRecords) -> None:
     """The job's event (on the settings' bus unless told otherwise), then the mark that closes
-    `finish` to retries."""
+    `finish` to retries. A batch's item is first counted on its batch, before the mark, so a
+    retry counts it if this one could not; it also gives back its tenant's slot."""
+    if result.batch is not None:
+        BATCH_RECORDS.item_ended(result.batch.batch_id, result.job_id, result.status.value)
+        TENANT_SLOTS.give_back(result.tenant, result.job_id)
     publisher = publisher or EventBridgePublisher(get_settings().event_bus)
     publisher.publish(job_event(result, keys.result(result.job_id)))
     if not job_records.mark_notified(result.job_id):

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 from pathlib import PurePosixPath
-from typing import Any, Literal
+from typing import Any
 
 import boto3
 
@@ -25,6 +25,7 @@ from silhouette.service.records import (
 )
 from silhouette.service.storage import delete_prefixes, s3_client
 from silhouette.service.transfers import (
+    ContentType,
     DownloadLink,
     UploadForm,
     download_link,
@@ -33,8 +34,6 @@ from silhouette.service.transfers import (
     safe_stem,
 )
 from silhouette.settings import get_settings
-
-ContentType = Literal["image/jpeg", "image/png", "image/webp"]
 
 
 class JobNotFound(Exception):

@@ -170,8 +170,11 @@ class JobRecords(Protocol):
         options: JobOptions,
         request_id: str | None = None,
         batch: BatchItem | None = None,
+        look_at: datetime | None = None,
     ) -> JobRecord:
-        """A new job awaiting its upload; `JobIdTaken` if the id is in use."""
+        """A new job awaiting its upload; `JobIdTaken` if the id is in use. The sweeper looks
+        at it at `look_at`, by default once its upload form has expired (a batch's item: once
+        its batch should long have run it)."""
         ...
 
     def find(self, job_id: str) -> JobRecord | None:
@@ -261,10 +264,13 @@ def _queued(
     options: JobOptions,
     request_id: str | None,
     batch: BatchItem | None,
+    look_at: datetime | None,
 ) -> JobRecord:
     settings = get_settings()
     now = utc_now()
-    if batch is None:
+    if look_at is not None:
+        sweep_at = look_at
+    elif batch is None:
         sweep_at = now + timedelta(seconds=settings.upload_url_expiry_seconds) + UPLOAD_EVENT_GRACE
     else:
         sweep_at = now + BATCH_ITEM_CHECK_AFTER
@@ -336,9 +342,10 @@ class DynamoJobRecords:
         options: JobOptions,
         request_id: str | None = None,
         batch: BatchItem | None = None,
+        look_at: datetime | None = None,
     ) -> JobRecord:
         _table()  # binds the model to the configured table
-        record = _queued(job_id, tenant, filename, options, request_id, batch)
+        record = _queued(job_id, tenant, filename, options, request_id, batch, look_at)
         try:
             record.save(condition=JobRecord.job_id.does_not_exist())
         except PutError as error:
@@ -441,10 +448,11 @@ class MemoryJobRecords:
         options: JobOptions,
         request_id: str | None = None,
         batch: BatchItem | None = None,
+        look_at: datetime | None = None,
     ) -> JobRecord:
         if job_id in self.items:
             raise JobIdTaken(job_id)
-        record = _queued(job_id, tenant, filename, options, request_id, batch)
+        record = _queued(job_id, tenant, filename, options, request_id, batch, look_at)
         self.items[job_id] = record.serialize()
         return record
 

@@ -44,8 +44,8 @@ def start_job(
         logger.warning("erasing an upload without a job", extra={"job_id": job_id})
         s3.delete_object(Bucket=upload.bucket, Key=upload.key)
         return False
-    if record.batch_id is not None:
-        return False  # a batch's item: its batch starts it, in turn
+    if record.batch_id is not None:  # a batch's item: its batch runs it, in turn
+        return batches.photo_arrived(record, stepfunctions)
     # The job's own request id, whichever request or event announced the upload.
     with log_keys(request_id=record.request_id):
         return _start_execution(pipeline_state(upload, record), stepfunctions)

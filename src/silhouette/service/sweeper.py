@@ -6,7 +6,8 @@ an upload that never arrives, an upload event that is lost. The sweeper runs on 
 (and on each execution that ends abnormally) and looks at every job whose `sweep_at` has come:
 
 - QUEUED, no execution: the photo arrived (its event was lost) -> start the job; else, once
-  the upload form has expired -> EXPIRED.
+  the upload form has expired -> EXPIRED. A batch's item is its batch's to run instead
+  (batches.look_at_item).
 - QUEUED or PROCESSING, execution still running -> look again later.
 - QUEUED or PROCESSING, execution ended -> FAILED through finalize (record, result.json,
   event), with the stage it was in and why the execution ended.
@@ -23,7 +24,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
 from silhouette.schema import FinalizeRequest, JobStatus, PipelineState, TaskError
-from silhouette.service import keys
+from silhouette.service import batches, keys
 from silhouette.service.finalize import finalize
 from silhouette.service.notifications import EventPublisher
 from silhouette.service.observability import log_keys, logger, publish_metric
@@ -90,6 +91,8 @@ def look_at(
             job_records.sweep_again_at(job_id, record.expires_at or now + STAGE_CHECK_AFTER)
             return "waiting"
         execution = _execution(job_id, stepfunctions)
+        if execution is None and record.batch_id is not None:
+            return batches.look_at_item(record, now, stepfunctions, job_records=job_records)
         if execution is None:
             return _start_or_expire(record, now, stepfunctions, s3, job_records)
         if execution["status"] == "RUNNING":

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from pynamodb.exceptions import DeleteError, PutError, UpdateError
 from pynamodb.expressions.condition import Condition
+from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 
 from silhouette.settings import get_settings
@@ -40,6 +41,11 @@ def update_if(item: Model, changes: dict[str, Any], condition: Condition) -> boo
         attributes[name].set(value) if value is not None else attributes[name].remove()
         for name, value in changes.items()
     ]
+    return act_if(item, actions, condition)
+
+
+def act_if(item: Model, actions: list[Action], condition: Condition) -> bool:
+    """`update_if` with update actions of any kind (a map entry set, a number added)."""
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as error:

@@ -6,12 +6,15 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from silhouette.names import PHOTO_CONTENT_TYPES
 from silhouette.service.storage import s3_client
 from silhouette.settings import get_settings
+
+ContentType = Literal[PHOTO_CONTENT_TYPES]  # type: ignore[valid-type]
 
 
 class UploadForm(BaseModel):
@@ -43,10 +46,12 @@ def refuse_oversize(size: int | None, limit: int) -> None:
         raise UploadTooLarge(size, limit)
 
 
-def presigned_upload(key: str, content_type: str, max_bytes: int, s3: Any = None) -> UploadForm:
+def presigned_upload(
+    key: str, content_type: str, max_bytes: int, s3: Any = None, expiry: int | None = None
+) -> UploadForm:
     """A presigned POST for `key` whose policy fixes the key, the content type and the
-    largest size."""
-    expiry = get_settings().upload_url_expiry_seconds
+    largest size, valid for `expiry` seconds (by default the settings' upload expiry)."""
+    expiry = expiry or get_settings().upload_url_expiry_seconds
     post = (s3 or s3_client()).generate_presigned_post(
         Bucket=get_settings().bucket,
         Key=key,

@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TextIO
 from urllib.parse import urljoin, urlsplit
 
 from urllib3 import BaseHTTPResponse, HTTPConnectionPool, HTTPSConnectionPool
@@ -89,6 +89,16 @@ class UrlRow:
     problem: str | None = None
 
 
+def check_endpoint(url: str, what: str, allow_loopback: bool = False) -> None:
+    """RejectedInput unless `url` is an https URL (http too on loopback, when allowed) whose
+    host resolves to public addresses only: for URLs the service will call, such as webhooks.
+    (Delivery re-resolves the name: this turns away mistakes and plain probes.)"""
+    target = _Target.parse(url, what)
+    addresses = _resolve(target, allow_loopback, what)
+    if target.scheme != "https" and not all(address.is_loopback for address in addresses):
+        raise RejectedInput(f"the {what} must be https")
+
+
 def fetch_image(url: str, limits: FetchLimits = DEFAULT_LIMITS) -> FetchedImage:
     """The photo at `url`. RejectedInput when the URL, its addresses or its response break the
     policy (or the fetch outlasts total_timeout); TransientError when a retry may succeed."""
@@ -120,30 +130,30 @@ class _Target:
     host_header: str
 
     @classmethod
-    def parse(cls, url: str) -> _Target:
+    def parse(cls, url: str, what: str = "photo URL") -> _Target:
         if any(char.isspace() or not char.isprintable() for char in url):
-            raise RejectedInput("the photo URL contains spaces or control characters")
+            raise RejectedInput(f"the {what} contains spaces or control characters")
         parts = urlsplit(url)
         scheme = parts.scheme.lower()
         if scheme not in ("http", "https"):
             raise RejectedInput(
-                "only http and https photo URLs are fetched, not "
+                f"only http and https {what}s are allowed, not "
                 + (f"{scheme}:" if scheme else "a URL without a scheme")
             )
         if "@" in parts.netloc:
-            raise RejectedInput("photo URLs with credentials (user:password@) are refused")
+            raise RejectedInput(f"{what}s with credentials (user:password@) are refused")
         try:
             port = parts.port
         except ValueError as error:
-            raise RejectedInput("the photo URL has an invalid port") from error
+            raise RejectedInput(f"the {what} has an invalid port") from error
         host = parts.hostname or ""
         if not host or "%" in host or port == 0:
-            raise RejectedInput("the photo URL has no valid host")
+            raise RejectedInput(f"the {what} has no valid host")
         if not host.isascii():
             try:
                 host = host.encode("idna").decode("ascii")
             except UnicodeError as error:
-                raise RejectedInput(f"the photo URL's host {host!r} is not a valid name") from error
+                raise RejectedInput(f"the {what}'s host {host!r} is not a valid name") from error
         default_port = 443 if scheme == "https" else 80
         authority = f"[{host}]" if ":" in host else host
         if port not in (None, default_port):
@@ -158,7 +168,7 @@ class _Target:
         )
 
 
-def _resolve(target: _Target, allow_loopback: bool) -> list[IPAddress]:
+def _resolve(target: _Target, allow_loopback: bool, what: str = "photo URL") -> list[IPAddress]:
     """Every address the host resolves to, refused unless each one is public: a host with one
     private answer among public ones could be steered to it."""
     try:
@@ -166,9 +176,9 @@ def _resolve(target: _Target, allow_loopback: bool) -> list[IPAddress]:
     except socket.gaierror as error:
         if error.errno == socket.EAI_AGAIN:
             raise TransientError(f"could not resolve {target.host} just now") from error
-        raise RejectedInput(f"the photo URL's host {target.host} does not resolve") from error
+        raise RejectedInput(f"the {what}'s host {target.host} does not resolve") from error
     except UnicodeError as error:
-        raise RejectedInput(f"the photo URL's host {target.host!r} is not a valid name") from error
+        raise RejectedInput(f"the {what}'s host {target.host!r} is not a valid name") from error
     addresses: list[IPAddress] = []
     for family, _, _, _, sockaddr in answers:
         if family not in (socket.AF_INET, socket.AF_INET6):
@@ -177,14 +187,14 @@ def _resolve(target: _Target, allow_loopback: bool) -> list[IPAddress]:
         if address not in addresses:
             addresses.append(address)
     if not addresses:
-        raise RejectedInput(f"the photo URL's host {target.host} has no IP address")
+        raise RejectedInput(f"the {what}'s host {target.host} has no IP address")
     for address in addresses:
         kind = _unsafe_kind(address, allow_loopback)
         if kind is not None:
             named = "" if target.host == str(address) else f" resolves to {address}, which"
             raise RejectedInput(
-                f"the photo URL's host {target.host}{named} is a {kind} address; "
-                "only public internet addresses are fetched"
+                f"the {what}'s host {target.host}{named} is a {kind} address; "
+                "only public internet addresses are allowed"
             )
     return addresses
 
@@ -461,11 +471,13 @@ class _HTTPSPool(HTTPSConnectionPool):
     ConnectionCls = _WatchedHTTPSConnection
 
 
-def parse_url_list(text: str, max_rows: int = 10_000) -> list[UrlRow]:
-    """The rows of a batch CSV (header with id and image_url, any extra columns carried in
-    order). Problems of one row are reported on it; a broken file is RejectedInput."""
+def parse_url_list(text: str | TextIO, max_rows: int = 10_000) -> list[UrlRow]:
+    """The rows of a batch CSV, given whole or as a stream opened with newline="" (header with
+    id and image_url, any extra columns carried in order). Problems of one row are reported on
+    it; a broken file is RejectedInput."""
+    lines = io.StringIO(text.removeprefix("\ufeff"), newline="") if isinstance(text, str) else text
     # Strict: an unclosed quote would otherwise swallow the rest of the file into one cell.
-    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""), strict=True)
+    reader = csv.reader(lines, strict=True)
     rows: list[UrlRow] = []
     try:
         header = _Header.read(reader)

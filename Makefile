@@ -28,7 +28,7 @@ fuzz: setup
 
 # Figures, not pass/fail: speed targets are read here, never asserted in tests. One table (and
 # silhouette-out/bench.json), about 10 minutes; benchmarks/api_latency.py, pipeline_load.py,
-# stage_memory.py, import_times.py and side_by_side.py still run on their own.
+# stage_memory.py, import_times.py, side_by_side.py and batch_scale.py still run on their own.
 bench: setup
 	$(VENV)/python benchmarks/bench.py
 

@@ -20,7 +20,14 @@ from jsonschema import Draft202012Validator
 from silhouette.names import PROJECT_ROOT
 from silhouette.schema import JobOptions, JobStatus
 from silhouette.service import batch_webhooks, batches, jobs, keys
-from silhouette.service.batch_records import BATCH_RECORDS, BatchSource, BatchStatus
+from silhouette.service.batch_records import (
+    BATCH_RECORDS,
+    TENANT_SLOTS,
+    BatchSource,
+    BatchStatus,
+    TenantSlots,
+)
+from tests.conftest import API_KEYS
 from tests.e2e.helpers import (
     TENANT,
     dead_letters_in,
@@ -28,7 +35,7 @@ from tests.e2e.helpers import (
     subscribe_to_job_events,
     webhook_receiver,
 )
-from tests.e2e.test_api import call, post_file
+from tests.e2e.test_api import KEY_A, call, post_file
 
 FAST = JobOptions(quality="fast", face=False)
 
@@ -335,3 +342,13 @@ def test_a_webhook_url_the_service_may_not_call_is_refused(stack, url):
     response = call(stack, "POST", "/batches", json=body)
     assert response.status_code == 400, response.text
     assert response.json()["field"] == "webhook_url"
+
+
+def test_a_tenant_s_slots_in_the_batches_table_are_not_a_batch(stack):
+    tenant = API_KEYS[KEY_A]
+    TENANT_SLOTS.take(tenant, "0" * 32, limit=1)
+    try:
+        response = call(stack, "GET", f"/batches/{TenantSlots.key(tenant)}")
+    finally:
+        TENANT_SLOTS.give_back(tenant, "0" * 32)
+    assert response.status_code == 404, response.text

@@ -223,6 +223,8 @@ class TenantSlots(Model):
 
 
 class DynamoTenantSlots:
+    """The tenants' slots in the DynamoDB table the settings name."""
+
     def take(self, tenant: str, job_id: str, limit: int) -> bool:
         """A slot for the job (again True if it has one); False when all `limit` are taken."""
         table = bound(TenantSlots, get_settings().batch_table)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 import shutil
 import tempfile
 from collections import Counter
@@ -89,6 +90,7 @@ from silhouette.service.url_fetch import (
 from silhouette.settings import get_settings
 
 SOURCE_TYPES = {BatchSource.ZIP: "application/zip", BatchSource.CSV: "text/csv"}
+BATCH_ID = re.compile(r"[0-9a-f]{32}")  # as new_job_id makes them
 BATCH_COMPLETED = "Batch Completed"
 
 
@@ -256,7 +258,8 @@ def _allowed_concurrency(asked: int | None) -> int:
 def owned_batch(
     tenant: str, batch_id: str, batch_records: DynamoBatchRecords = BATCH_RECORDS
 ) -> BatchRecord:
-    record = batch_records.find(batch_id)
+    # Only a batch id is looked up (the table also holds the tenants' slots).
+    record = batch_records.find(batch_id) if BATCH_ID.fullmatch(batch_id) else None
     if record is None or record.tenant != tenant:
         raise BatchNotFound(batch_id)
     return record

@@ -66,6 +66,7 @@ def test_serve_runs_the_stack_for_other_clients(sample, tmp_path):
         endpoint = printed["endpoint"]
         assert endpoint == f"http://127.0.0.1:{port}"
         assert printed["ApiUrl"] == f"http://127.0.0.1:{api_port}"
+        assert printed["Web page"] == f"http://127.0.0.1:{api_port}/"
         run = analyze_on_served_stack(printed, sample.path("zidane"), tmp_path / "out")
         assert run.returncode == 0, run.stdout + run.stderr
         assert "zidane.jpg: COMPLETED" in run.stdout

@@ -451,7 +451,9 @@ def _unsaved(job: photo_jobs.PhotoJob) -> str:
 
 @main.command()
 @click.option("--port", type=int, default=4566, show_default=True, help="AWS services")
-@click.option("--api-port", type=int, default=3000, show_default=True, help="the public API")
+@click.option(
+    "--api-port", type=int, default=3000, show_default=True, help="the web page and the public API"
+)
 @click.option(
     "--api-keys",
     "api_keys_file",
@@ -467,7 +469,8 @@ def _unsaved(job: photo_jobs.PhotoJob) -> str:
     show_default=True,
 )
 def serve(port: int, api_port: int, api_keys_file: Path | None, stack_name: str, log: Path) -> None:
-    """Run the embedded stack on 127.0.0.1: the public API, and AWS for AWS_ENDPOINT_URL."""
+    """Run the embedded stack on 127.0.0.1: the web page and the public API on --api-port, and
+    AWS for AWS_ENDPOINT_URL."""
     from silhouette.local.stack import EmbeddedStack, load_api_keys
 
     with EmbeddedStack(
@@ -479,6 +482,7 @@ def serve(port: int, api_port: int, api_keys_file: Path | None, stack_name: str,
         provisioned=True,
     ) as stack:
         console.print(f"Silhouette stack {stack_name!r} on {stack.endpoint_url}")
+        console.print(f"  Web page: {stack.gateway.page_url}")
         for name, value in stack.outputs.items():
             console.print(f"  {name}: {value}")
         for key, tenant in stack.api_keys.items():

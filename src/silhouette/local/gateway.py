@@ -6,7 +6,11 @@ checks the `x-api-key` header against the keys of the API's usage plan (kept in 
 function resolves tenants through the same `apigateway:GetApiKey` call as in AWS), throttles
 each key with the plan's rate and burst, builds the REST API proxy event, invokes the function
 through the Lambda API and answers with its response. Refusals use the template's gateway
-responses. It binds 127.0.0.1 only."""
+responses. It binds 127.0.0.1 only.
+
+It also serves the web page (`web/` beside the template) at `/`: GETs that match no route are
+its files, so the page calls the API from its own origin, with no CORS. On AWS, CloudFront
+gives the page and the API one origin the same way (README, "The web page")."""
 
 from __future__ import annotations
 
@@ -22,7 +26,9 @@ from typing import Any
 
 from botocore.config import Config
 from botocore.exceptions import ClientError, ReadTimeoutError
+from werkzeug.exceptions import NotFound
 from werkzeug.serving import BaseWSGIServer, make_server
+from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
 from silhouette.local.template import Template
@@ -35,6 +41,8 @@ KEY_CACHE_SECONDS = 5.0
 # API Gateway waits this long for the integration, then answers 504; it never retries.
 INTEGRATION_TIMEOUT_SECONDS = 29
 _INTEGRATION = Config(read_timeout=INTEGRATION_TIMEOUT_SECONDS, retries={"total_max_attempts": 1})
+PAGE_FOLDER = "web"  # beside template.yaml
+PAGE_INDEX = "index.html"
 
 
 @dataclass(frozen=True)
@@ -81,6 +89,8 @@ class LocalApiGateway:
         self._clients = clients
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
+        self.page_url = f"{self.url}/"
+        self._page_root = template.root / PAGE_FOLDER
         api = template.resolve(template.properties(self.api_id))
         self.stage = api.get("StageName", "v1")
         auth = api.get("Auth", {})
@@ -224,6 +234,10 @@ class LocalApiGateway:
 
     def handle(self, request: Request) -> Response:
         route, parameters = self._match(request.path, request.method)
+        if route is None and request.method in ("GET", "HEAD"):
+            page_file = self._page_file(request)
+            if page_file is not None:
+                return page_file
         if route is None:
             return self._refusal(
                 "MISSING_AUTHENTICATION_TOKEN", 403, "Missing Authentication Token"
@@ -241,6 +255,18 @@ class LocalApiGateway:
             )
         event = self._proxy_event(request, route, parameters, body, key_value, key_id)
         return self._invoke(route, event)
+
+    def _page_file(self, request: Request) -> Response | None:
+        """The page's file at this path (`/` is its index), or None when it has none."""
+        path = request.path.lstrip("/") or PAGE_INDEX
+        try:
+            response = send_from_directory(self._page_root, path, request.environ)
+        except NotFound:
+            return None
+        # Revalidated on every load: an edited page is seen at once, as after a deployment.
+        response.headers["Cache-Control"] = "no-cache"
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        return response
 
     def _match(self, path: str, method: str) -> tuple[Route | None, dict[str, str]]:
         for route in self.routes:

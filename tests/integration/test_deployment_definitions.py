@@ -3,6 +3,7 @@ asl-validator) and for the guarantees the pipeline relies on."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import os
 import re
@@ -197,3 +198,44 @@ def test_api_gateway_routes_are_exactly_the_api_functions_routes():
     assert keyless == {("GET", "/health"), ("GET", "/openapi.json"), ("POST", "/webhooks/minio")}
     api = TEMPLATE["Resources"]["PublicApi"]["Properties"]
     assert api["Auth"]["ApiKeyRequired"] is True and api["Auth"]["UsagePlan"]["Throttle"]
+
+
+def test_the_web_page_s_distribution_reaches_every_api_route_and_only_it_reads_the_page():
+    """On AWS the page and the API share CloudFront's origin: every route the API function
+    declares must go to the API origin (else the page would get the page bucket's 403), with
+    nothing cached and the key forwarded; the rest is the page, from a private bucket only
+    this distribution may read."""
+    resources = TEMPLATE["Resources"]
+    config = resources["WebDistribution"]["Properties"]["DistributionConfig"]
+    api_origin = next(o for o in config["Origins"] if o["Id"] == "api")
+    assert api_origin["OriginPath"] == f"/{resources['PublicApi']['Properties']['StageName']}"
+    api_behaviours = [b for b in config["CacheBehaviors"] if b["TargetOriginId"] == "api"]
+    routes = [
+        (event["Properties"]["Method"].upper(), event["Properties"]["Path"])
+        for event in resources["ApiFunction"]["Properties"]["Events"].values()
+        if event["Type"] == "Api"
+    ]
+    for method, path in routes:
+        concrete = re.sub(r"\{[^}]+\}", "0123abcd", path)
+        # CloudFront takes the first behaviour whose pattern matches (`*`: any characters).
+        matching = (
+            b for b in config["CacheBehaviors"] if fnmatch.fnmatchcase(concrete, b["PathPattern"])
+        )
+        behaviour = next(matching, None)
+        assert behaviour in api_behaviours, f"{method} {path} would reach the page bucket"
+        assert method in behaviour["AllowedMethods"], (method, path)
+    caching_disabled = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
+    all_viewer_headers_but_host = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+    for behaviour in api_behaviours:
+        assert behaviour["CachePolicyId"] == caching_disabled, behaviour["PathPattern"]
+        assert behaviour["OriginRequestPolicyId"] == all_viewer_headers_but_host
+    assert config["DefaultCacheBehavior"]["TargetOriginId"] == "page"
+    assert config["DefaultRootObject"] == "index.html"
+    assert (PROJECT_ROOT / "web" / config["DefaultRootObject"]).is_file()
+    bucket = resources["WebBucket"]["Properties"]
+    assert all(bucket["PublicAccessBlockConfiguration"].values())
+    (statement,) = resources["WebBucketPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "cloudfront.amazonaws.com"}
+    assert statement["Action"] == "s3:GetObject"
+    source = statement["Condition"]["StringEquals"]["AWS:SourceArn"]
+    assert "${WebDistribution}" in json.dumps(source)

@@ -505,6 +505,18 @@ def fetch(manifests: tuple[Path, ...]) -> None:
             console.print(f"{Manifest.load(manifest).kind}: {path}")
 
 
+@main.command("deploy-web")
+@click.option("--stack-name", required=True, help="the stack `sam deploy` created")
+def deploy_web(stack_name: str) -> None:
+    """Put the web page in a deployed stack's page bucket and clear CloudFront's copy (AWS
+    credentials and region from the usual places)."""
+    from silhouette.client.web_deploy import deploy_page
+
+    deployed = deploy_page(stack_name)
+    console.print(f"{len(deployed.uploaded)} file(s) uploaded, {len(deployed.removed)} removed")
+    console.print(f"web page: {deployed.url} (CloudFront refreshes its copy within minutes)")
+
+
 main.add_command(events)
 
 if __name__ == "__main__":

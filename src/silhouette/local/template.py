@@ -5,7 +5,10 @@ Parameters take their `Default` unless overridden, as `sam deploy --parameter-ov
 override them. The embedded stack (and so `silhouette serve`, `analyze` and `demo`) takes
 overrides from environment variables named `SILHOUETTE_PARAM_<ParameterName>`, for example
 `SILHOUETTE_PARAM_PartnerWebhookUrl=http://127.0.0.1:9000/hook`. Conditions are evaluated with
-those values: resources and outputs whose Condition is false do not exist locally either."""
+those values: resources and outputs whose Condition is false do not exist locally either.
+
+CloudFront (the web page's distribution) has no local counterpart but the API gateway, which
+serves the page itself: its resources are not created locally, nor the outputs naming them."""
 
 from __future__ import annotations
 
@@ -20,6 +23,7 @@ import yaml
 ACCOUNT_ID = "123456789012"  # moto's default account
 PARAMETER_ENVIRONMENT_PREFIX = "SILHOUETTE_PARAM_"
 _NO_VALUE = object()  # what `Ref: AWS::NoValue` resolves to: the property is left out
+NOT_EMULATED = ("AWS::CloudFront::",)  # resource type prefixes with no local counterpart
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -219,5 +223,23 @@ class Template:
         return {
             name: str(self.resolve(output["Value"]))
             for name, output in self.body.get("Outputs", {}).items()
-            if self._exists(output)
+            if self._exists(output) and not self._names_unemulated(output["Value"])
         }
+
+    def _names_unemulated(self, value: Any) -> bool:
+        """Whether `value` refers to a resource of a type the local stack does not create."""
+        if isinstance(value, list):
+            return any(map(self._names_unemulated, value))
+        if isinstance(value, dict):
+            return any(
+                self._names_unemulated(item)
+                or (key in ("Ref", "Fn::GetAtt", "Fn::Sub") and self._unemulated(item))
+                for key, item in value.items()
+            )
+        return False
+
+    def _unemulated(self, argument: Any) -> bool:
+        text = argument if isinstance(argument, str) else str(argument)
+        resources = self.body["Resources"]
+        named = {word for word in re.findall(r"[A-Za-z0-9]+", text) if word in resources}
+        return any(resources[name]["Type"].startswith(NOT_EMULATED) for name in named)

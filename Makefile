@@ -36,6 +36,7 @@ lint: setup
 	$(VENV)/ruff check src tests functions benchmarks
 	$(CACHE)/tools/bin/sam validate --lint --region us-east-1
 	$(CACHE)/node/node_modules/.bin/asl-validator --json-path statemachine.asl.json
+	$(CACHE)/node/node_modules/.bin/asl-validator --json-path batch.asl.json
 
 # The labelled development set through the whole pipeline in quality and in fast mode:
 # precision, recall, subject and framing accuracy and a contact sheet of every overlay for each

@@ -40,12 +40,13 @@ def test_sam_validate_with_lint_passes():
     assert "is a valid SAM Template" in result.stdout + result.stderr
 
 
-def test_asl_validator_accepts_the_state_machine():
+@pytest.mark.parametrize("definition", ["statemachine.asl.json", "batch.asl.json"])
+def test_asl_validator_accepts_the_state_machine(definition):
     result = subprocess.run(
         [
             _tool(CACHE / "node" / "node_modules" / ".bin" / "asl-validator"),
             "--json-path",
-            str(PROJECT_ROOT / "statemachine.asl.json"),
+            str(PROJECT_ROOT / definition),
         ],
         capture_output=True,
         text=True,
@@ -142,9 +143,14 @@ def test_the_last_resort_marks_only_an_open_job_failed():
     assert values[":failed"] == {"S": "FAILED"}
 
 
-def test_state_machine_substitutions_match_the_template():
-    machine = TEMPLATE["Resources"]["PipelineStateMachine"]["Properties"]
-    used = set(re.findall(r"\$\{(\w+)\}", json.dumps(ASL)))
+@pytest.mark.parametrize(
+    ("logical_id", "definition"),
+    [("PipelineStateMachine", "statemachine.asl.json"), ("BatchStateMachine", "batch.asl.json")],
+)
+def test_state_machine_substitutions_match_the_template(logical_id, definition):
+    machine = TEMPLATE["Resources"][logical_id]["Properties"]
+    assert machine["DefinitionUri"] == definition
+    used = set(re.findall(r"\$\{(\w+)\}", (PROJECT_ROOT / definition).read_text()))
     assert used == set(machine["DefinitionSubstitutions"])
 
 

@@ -1,6 +1,7 @@
 // A card per dropped file: its status while it is uploaded and analysed, then its result,
 // downloads and a delete button. A ZIP's card (batch.js) shows the batch's progress instead.
 
+import { everythingZip } from "./everything-zip.js";
 import { renderCompleted } from "./result.js";
 
 // What each stage does, for the status line while a job is PROCESSING.
@@ -97,6 +98,7 @@ export class Card {
     const downloads = result.downloads ?? {};
     const offered = DOWNLOADS.filter(([artifact]) => downloads[artifact]);
     this.showDownloads(offered.map(([artifact, label]) => [label, downloads[artifact]]));
+    if (Object.keys(downloads).length) this.offerEverything(result);
     this.allowRemoval();
   }
 
@@ -125,6 +127,51 @@ export class Card {
     });
     this.part(".downloads").replaceChildren(...links);
   }
+
+  // A button rather than a link: the archive is only built (every artifact fetched) on demand.
+  offerEverything(result) {
+    const button = document.createElement("button");
+    button.type = "button";
+    button.className = "secondary";
+    button.textContent = "Everything as a ZIP";
+    button.setAttribute("aria-label", `Download everything of ${this.filename} as a ZIP`);
+    button.addEventListener("click", () => this.saveEverything(result, button));
+    this.part(".downloads").append(button);
+  }
+
+  async saveEverything(result, button) {
+    const line = this.part(".zip-progress");
+    const say = (text, isError = false) => {
+      line.textContent = text;
+      line.classList.toggle("error", isError);
+      line.hidden = false;
+    };
+    button.disabled = true;
+    try {
+      const progress = (done, total) =>
+        say(done < total ? `Fetching file ${done + 1} of ${total}…` : "Packing the ZIP…");
+      const { filename, blob } = await everythingZip(result, progress);
+      saveBlob(blob, filename);
+      say(`Saved ${filename} (${megabytes(blob.size)} MB).`);
+    } catch (error) {
+      say(`No ZIP: ${error.message}`, true);
+    } finally {
+      button.disabled = false;
+    }
+  }
+}
+
+const megabytes = (bytes) => (bytes / 2 ** 20).toFixed(1);
+
+// Offers `blob` as a download named `filename`, as a link with `download` would.
+function saveBlob(blob, filename) {
+  const url = URL.createObjectURL(blob);
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = filename;
+  link.click();
+  // The download has its own copy once started; the URL is only kept while it begins.
+  setTimeout(() => URL.revokeObjectURL(url), 60_000);
 }
 
 function paragraph(text) {

@@ -1,5 +1,7 @@
-// The result of a COMPLETED job, in words and pictures: the cutout, the photo with or without
-// what the pipeline drew on it, the clothing colours, age and sex, and how sure it all is.
+// The result of a COMPLETED job, in words and pictures: the cutout, the photo with what the
+// pipeline found drawn over it, the clothing colours, age and sex, and how sure it all is.
+
+import { showAnnotatedPhoto } from "./photo-layers.js";
 
 const FRAMING_WORDS = {
   full_body: "full body",
@@ -19,20 +21,7 @@ export function renderCompleted(result) {
   cutout.src = downloads.cutout.url;
   cutout.alt = `The person in ${name}, cut out of the background`;
 
-  // The overlay has the skeleton, the box and the clothing outline drawn in; `image` is the
-  // same photo without them.
-  const photo = view.querySelector(".photo");
-  const annotations = view.querySelector(".annotations");
-  const showPhoto = () => {
-    const annotated = annotations.checked && downloads.overlay;
-    photo.src = annotated ? downloads.overlay.url : downloads.image.url;
-    photo.alt = annotated
-      ? `${name} with the pose skeleton, the person's box and the clothing outlined`
-      : name;
-  };
-  annotations.closest("label").hidden = !downloads.overlay;
-  annotations.addEventListener("change", showPhoto);
-  showPhoto();
+  showAnnotatedPhoto(view.querySelector(".annotated-photo"), result, name);
 
   const colours = result.colors ?? [];
   view.querySelector(".swatches").append(...colours.map(swatch));

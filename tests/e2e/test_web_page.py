@@ -8,14 +8,19 @@ from __future__ import annotations
 import base64
 import csv
 import io
+import json
 import mimetypes
 import re
+import time
 import zipfile
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 import requests
+from PIL import Image
 from playwright.sync_api import (
     BrowserContext,
     Locator,
@@ -143,6 +148,88 @@ def screenshot(page: Page, tmp_path: Path, name: str) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class LayerToggle:
+    label: str  # the checkbox's
+    layer: str  # the layer's selector
+    colour: tuple[int, int, int]  # what it draws in, as the server's overlay does
+
+
+LAYER_TOGGLES = (
+    LayerToggle("Skeleton", ".skeleton", (255, 145, 0)),  # the person's left side
+    LayerToggle("Person's box", ".person-box", (0, 230, 118)),
+    LayerToggle("Clothing outline", ".clothing", (224, 64, 251)),  # its edge, drawn solid
+)
+
+
+def pixels_of_colour(
+    photo: Locator, colour: tuple[int, int, int], tmp_path: Path, name: str
+) -> int:
+    """How many pixels of the photo as shown (with its layers) are near `colour`."""
+    path = tmp_path / f"{name}.png"
+    photo.screenshot(path=path)
+    shown = np.asarray(Image.open(path).convert("RGB"), dtype=int)
+    return int((np.abs(shown - colour).max(axis=2) <= 24).sum())
+
+
+def expect_toggle_hides_and_shows_its_layer(
+    card_: Locator, toggle: LayerToggle, tmp_path: Path
+) -> None:
+    photo = card_.locator(".layered")
+    slug = toggle.layer.strip(".")
+    # The clothing is painted once its mask has arrived: wait for it.
+    for _ in range(50):
+        shown = pixels_of_colour(photo, toggle.colour, tmp_path, f"layer-{slug}-on")
+        if shown > 200:
+            break
+        time.sleep(0.2)
+    assert shown > 200, (toggle, shown)
+    checkbox = card_.get_by_label(toggle.label)
+    expect(checkbox).to_be_checked()
+    checkbox.focus()
+    checkbox.press("Space")  # a keyboard toggle, like a click
+    expect(checkbox).not_to_be_checked()
+    expect(card_.locator(toggle.layer)).to_be_hidden()
+    hidden = pixels_of_colour(photo, toggle.colour, tmp_path, f"layer-{slug}-off")
+    assert hidden < shown / 5, (toggle, shown, hidden)
+    checkbox.press("Space")
+    expect(card_.locator(toggle.layer)).to_be_visible()
+    checkbox.uncheck()  # left off until every layer has been checked alone
+
+
+def expect_everything_zip(page: Page, card_: Locator, stem: str) -> None:
+    """The ZIP built in the page holds result.json and every artifact, each intact; a file
+    storage refuses is named in the error, and no ZIP is offered."""
+    button = card_.get_by_role("button", name=f"Download everything of {stem}.jpg as a ZIP")
+    refused = re.compile(r"/cutout\.png\?")
+    page.route(
+        refused,
+        lambda route: route.fulfill(status=403, headers={"Access-Control-Allow-Origin": "*"}),
+    )
+    button.click()
+    expect(card_.locator(".zip-progress")).to_have_text(
+        "No ZIP: Storage refused the cutout.png (403: the link may have expired, reload the page)."
+    )
+    page.unroute(refused)
+
+    with page.expect_download() as started:
+        button.click()
+    download = started.value
+    assert download.suggested_filename == f"{stem}-silhouette.zip"
+    expect(card_.locator(".zip-progress")).to_have_text(re.compile(rf"^Saved {stem}-silhouette"))
+    with zipfile.ZipFile(download.path()) as archive:
+        assert archive.testzip() is None  # every entry's CRC-32 matches its bytes
+        names = set(archive.namelist())
+        assert {f"{stem}/result.json", f"{stem}/cutout.png", f"{stem}/overlay.jpg"} <= names
+        result = json.loads(archive.read(f"{stem}/result.json"))
+        assert result["status"] == "COMPLETED"
+        cutout = Image.open(io.BytesIO(archive.read(f"{stem}/cutout.png")))
+        assert cutout.mode == "RGBA" and cutout.size == (
+            result["image"]["width"],
+            result["image"]["height"],
+        )
+
+
 def job_ids_by_filename(stack) -> dict[str, str]:
     answer = requests.get(f"{stack.api_url}/jobs", headers={"x-api-key": KEY}, timeout=30)
     return {job["filename"]: job["job_id"] for job in answer.json()["jobs"]}
@@ -164,7 +251,9 @@ def test_dropped_photos_show_progress_then_results_and_one_is_deleted(
     assert any(text.startswith("Uploading: ") for text in seen), seen
     assert any(text.startswith("Processing") for text in seen), seen
     expect_loaded(person.get_by_role("img", name=re.compile("cut out of the background")))
-    annotated = person.get_by_role("img", name=re.compile("with the pose skeleton"))
+    annotated = person.get_by_role(
+        "img", name=re.compile("with the pose skeleton, the person's box, the clothing outlined")
+    )
     expect_loaded(annotated)
     assert person.locator(".swatch").count() > 0
     expect(person.locator(".swatch").first).to_have_text(re.compile(r"\w+ \d+%"))
@@ -177,11 +266,15 @@ def test_dropped_photos_show_progress_then_results_and_one_is_deleted(
     assert downloaded.json()["status"] == "COMPLETED"
     screenshot(page, tmp_path, "results-desktop")
 
-    # Without annotations the photo is the plain working image.
-    person.get_by_label("Skeleton, box and clothing outline").uncheck()
-    plain = person.get_by_role("img", name="zidane.jpg", exact=True)
-    expect_loaded(plain)
-    assert "/image.png" in plain.get_attribute("src")
+    # Under the layers the photo is the plain working image, not the server's overlay.
+    assert "/image.png" in annotated.get_attribute("src")
+    for toggle in LAYER_TOGGLES:
+        expect_toggle_hides_and_shows_its_layer(person, toggle, tmp_path)
+    expect(person.get_by_role("img", name="zidane.jpg", exact=True)).to_be_visible()
+    for toggle in LAYER_TOGGLES:
+        person.get_by_label(toggle.label).check()
+
+    expect_everything_zip(page, person, "zidane")
 
     cat = card(page, "chelsea.png")
     expect(cat.get_by_role("status")).to_have_text("Rejected: no person detected")
@@ -237,15 +330,25 @@ def test_the_result_fits_a_phone_and_every_control_is_reachable_by_keyboard(
     page.keyboard.type(KEY)
     page.keyboard.press("Enter")
     expect(page.get_by_text("Drop photos here")).to_be_visible()
+    # A clothing mask that cannot be read leaves no clothing layer, and no checkbox for one.
+    page.route(
+        re.compile(r"/clothing_mask\.png\?"),
+        lambda route: route.fulfill(status=403, headers={"Access-Control-Allow-Origin": "*"}),
+    )
     drop(page, photo(sample.path("zidane")))
     wait_until_finished(page, "zidane.jpg")
     person = card(page, "zidane.jpg")
     expect(person.get_by_role("status")).to_have_text("Completed")
     expect_loaded(person.get_by_role("img", name=re.compile("cut out of the background")))
+    expect(person.get_by_label("Clothing outline")).to_be_hidden()
+    expect(person.get_by_label("Skeleton")).to_be_visible()
+    expect_loaded(
+        person.get_by_role("img", name="zidane.jpg with the pose skeleton, the person's box")
+    )
     screenshot(page, tmp_path, "results-phone")
 
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
-    controls = person.locator("a, button, input")
+    controls = person.locator("a:visible, button:visible, input:visible")
     for index in range(controls.count()):
         box = controls.nth(index).bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PHONE["width"]
@@ -253,7 +356,7 @@ def test_the_result_fits_a_phone_and_every_control_is_reachable_by_keyboard(
     # Tab from the file input through the page reaches every control of the card.
     page.locator("#file-input").focus()
     reached = set()
-    for _ in range(20):
+    for _ in range(25):
         page.keyboard.press("Tab")
         reached.add(page.evaluate("document.activeElement.getAttribute('aria-label')"))
         reached.add(page.evaluate("document.activeElement.closest('label')?.textContent.trim()"))
@@ -261,8 +364,10 @@ def test_the_result_fits_a_phone_and_every_control_is_reachable_by_keyboard(
         "Download Cutout PNG of zidane.jpg",
         "Download Overlay of zidane.jpg",
         "Download result.json of zidane.jpg",
+        "Download everything of zidane.jpg as a ZIP",
         "Delete zidane.jpg",
-        "Skeleton, box and clothing outline",
+        "Skeleton",
+        "Person's box",
     } <= reached, reached
 
 

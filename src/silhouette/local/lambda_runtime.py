@@ -27,7 +27,10 @@ does not use) are not applied, nor the destination's rate limit.
 moto 5.2.5's Step Functions tasks on Step Functions itself (`states:startExecution.sync:2`, how
 a batch runs the pipeline on each item) pass the ASL's parameter names (`StateMachineArn`) to the
 SDK, which wants the API's (`stateMachineArn`), and read the answer the other way round; the
-names are translated here, as AWS does. All hooks depend on moto
+names are translated here, as AWS does. And moto checks that an execution's name is free
+apart from recording the new execution, so two starts with one name at the same moment (an
+upload announced twice at once) could both run; Step Functions does the two as one step, and
+so do they here, under a lock. All hooks depend on moto
 internals and are pinned to the moto version below; they live in this one module."""
 
 from __future__ import annotations
@@ -70,6 +73,7 @@ from moto.stepfunctions.parser.asl.component.state.exec.state_task.state_task_la
     StateTaskLambda,
 )
 from moto.stepfunctions.parser.asl.eval.event.event_detail import EventDetails
+from moto.stepfunctions.parser.models import StepFunctionsParserBackend
 from moto.utilities.arns import parse_arn
 
 from silhouette.local.lambda_instances import (
@@ -373,6 +377,13 @@ class LambdaRuntime:
                 for name in list(response):
                     response[name[:1].upper() + name[1:]] = response.pop(name)
 
+        original_start_execution = StepFunctionsParserBackend.start_execution
+        start_lock = threading.Lock()
+
+        def start_execution(backend: StepFunctionsParserBackend, *args: Any, **kwargs: Any) -> Any:
+            with start_lock:  # the name's check and the execution's record as one step
+                return original_start_execution(backend, *args, **kwargs)
+
         original_invoke = LambdaFunction.invoke
         original_s3_invoke = s3_notifications._invoke_awslambda
         lambda_eval_utils.boto_client_for = client_for
@@ -382,6 +393,7 @@ class LambdaRuntime:
         Rule.send_to_targets = send_to_targets  # type: ignore[method-assign]
         StateTaskServiceSfn._normalise_parameters = sfn_parameters  # type: ignore[method-assign]
         StateTaskServiceSfn._normalise_response = sfn_response  # type: ignore[method-assign]
+        StepFunctionsParserBackend.start_execution = start_execution  # type: ignore[method-assign]
 
         def restore() -> None:
             for name in SERVICE_LOGGERS:
@@ -394,6 +406,7 @@ class LambdaRuntime:
             Rule.send_to_targets = original_send  # type: ignore[method-assign]
             StateTaskServiceSfn._normalise_parameters = original_sfn_parameters  # type: ignore[method-assign]
             StateTaskServiceSfn._normalise_response = original_sfn_response  # type: ignore[method-assign]
+            StepFunctionsParserBackend.start_execution = original_start_execution  # type: ignore[method-assign]
 
         self._restore.append(restore)
 

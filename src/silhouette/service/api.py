@@ -40,7 +40,6 @@ from silhouette.service.observability import log_keys, logger
 from silhouette.service.starter import start_uploads
 from silhouette.service.tenants import tenant_of_key
 from silhouette.service.transfers import (
-    ContentType,
     DownloadLink,
     UploadForm,
     UploadTooLarge,
@@ -82,19 +81,14 @@ class RequestedOptions(JobOptions):
     model_config = ConfigDict(extra="forbid")
 
 
-class UploadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+class RequestedPhoto(batches.PhotoDeclaration):
+    """A photo as a client announces it (alone, or in a photos batch)."""
 
-    content_type: ContentType = Field(description="the photo's media type")
-    filename: str | None = Field(
-        None, max_length=255, description="the photo's name; downloads are named after it"
-    )
-    size: StrictInt | None = Field(
-        None, ge=0, description="bytes the client will upload: more than the limit gives 413"
-    )
+    _whole_size = field_validator("size", mode="before")(_whole_number_as_int)
+
+
+class UploadRequest(RequestedPhoto):
     options: RequestedOptions = Field(default_factory=RequestedOptions)
-
-    _whole_numbers = field_validator("size", mode="before")(_whole_number_as_int)
 
 
 class _BatchRequest(BaseModel):
@@ -127,10 +121,6 @@ class SourceBatchRequest(_BatchRequest):
         None, ge=0, description="the ZIP's or CSV's bytes: more than the limit gives 413"
     )
 
-    _whole_size = field_validator("size", mode="before")(_whole_number_as_int)
-
-
-class RequestedPhoto(batches.PhotoDeclaration):
     _whole_size = field_validator("size", mode="before")(_whole_number_as_int)
 
 

@@ -175,13 +175,15 @@ def create_batch(
 
 
 class PhotoDeclaration(BaseModel):
-    """One photo of a PHOTOS batch, as the client announces it."""
+    """A photo as the client announces it: alone (POST /uploads) or in a PHOTOS batch."""
 
     model_config = ConfigDict(extra="forbid")
 
     content_type: ContentType = Field(description="the photo's media type")
     filename: str | None = Field(
-        None, max_length=255, description="the photo's name; the report and downloads use it"
+        None,
+        max_length=255,
+        description="the photo's name; downloads (and a batch's report) are named after it",
     )
     size: StrictInt | None = Field(
         None, ge=0, description="bytes the client will upload: more than the limit gives 413"

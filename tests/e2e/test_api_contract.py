@@ -5,10 +5,12 @@ documented, body matching its schema, no server errors, invalid input refused)."
 from __future__ import annotations
 
 import pytest
+import requests
 import schemathesis
 from hypothesis import HealthCheck, given, settings
+from jsonschema import Draft202012Validator
 from schemathesis import GenerationMode
-from schemathesis.specs.openapi.checks import positive_data_acceptance
+from schemathesis.specs.openapi.checks import negative_data_rejection, positive_data_acceptance
 
 from tests.conftest import API_KEYS
 
@@ -39,6 +41,7 @@ def test_api_conforms_to_its_openapi_document(stack, mode):
     schema.config.checks.positive_data_acceptance.expected_statuses.append("413")
     operations = [result.ok() for result in schema.get_all_operations()]
     assert sorted(f"{op.method.upper()} {op.path}" for op in operations) == sorted(OPERATIONS)
+    document = requests.get(f"{stack.api_url}/openapi.json", timeout=30).json()
 
     for operation in operations:
         if mode is GenerationMode.NEGATIVE and not (len(operation.body) or len(operation.query)):
@@ -52,6 +55,21 @@ def test_api_conforms_to_its_openapi_document(stack, mode):
             made_up_cursor = "cursor" in (case.query or {})
             made_up_webhook = isinstance(case.body, dict) and "webhook_url" in case.body
             excluded = [positive_data_acceptance] if made_up_cursor or made_up_webhook else []
+            # schemathesis' "negative" bodies for a oneOf (POST /batches) are sometimes valid
+            # (`{"source": "zip"}`, mutated from the photos branch): only a body the document
+            # really refuses must be refused.
+            if mode is GenerationMode.NEGATIVE and _body_is_valid(document, case):
+                excluded.append(negative_data_rejection)
             case.call_and_validate(excluded_checks=excluded)
 
         conforms()
+
+
+def _body_is_valid(document: dict, case: schemathesis.Case) -> bool:
+    """Whether the case's JSON body meets its operation's request schema in `document`."""
+    body = document["paths"][case.operation.path][case.method.lower()].get("requestBody")
+    if body is None or not isinstance(case.body, dict | list):
+        return False
+    schema = body["content"]["application/json"]["schema"]
+    validator = Draft202012Validator({**schema, "components": document["components"]})
+    return validator.is_valid(case.body)

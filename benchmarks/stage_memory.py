@@ -52,7 +52,9 @@ NEEDS = {
     Stage.POSE: (Stage.INGEST,),
     Stage.SEGMENT: (Stage.INGEST, Stage.POSE),
     Stage.COLORS: (Stage.INGEST, Stage.POSE, Stage.SEGMENT),
+    Stage.SKIN: (Stage.INGEST, Stage.POSE, Stage.SEGMENT, Stage.COLORS),
     Stage.FACE: (Stage.INGEST, Stage.POSE),
+    Stage.MEASURE: (Stage.INGEST, Stage.POSE, Stage.SEGMENT, Stage.COLORS),
     Stage.OVERLAY: (Stage.INGEST, Stage.POSE, Stage.SEGMENT, Stage.COLORS),
 }
 JPEG_QUALITY = 90  # a camera's upload: PNG at these sizes would pass the upload byte limit

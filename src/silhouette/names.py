@@ -9,9 +9,17 @@ WORKING_IMAGE = "image"  # ingest: the upload decoded, upright, sRGB, without me
 PERSON_MASK = "person_mask"  # pose
 CUTOUT = "cutout"  # segment
 CLOTHING_MASK = "clothing_mask"  # segment
-OVERLAY = "overlay"  # colors
+OVERLAY = "overlay"  # overlay
 FACE_CROP = "face_crop"  # face
+MEASUREMENT_PICTURE = "measurements"  # overlay: the measured lines and values
 RESULT_ARTIFACT = "result"  # finalize: result.json
+
+
+def of_view(artifact: str, view: str) -> str:
+    """The artifact's name for a capture's other view (`image_side`); the front view's
+    artifacts keep their plain names, as a single photo's."""
+    return f"{artifact}_{view}"
+
 
 # HTTP API.
 API_KEY_HEADER = "x-api-key"

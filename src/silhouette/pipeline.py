@@ -12,6 +12,7 @@ from silhouette.names import (
     CLOTHING_MASK,
     CUTOUT,
     FACE_CROP,
+    MEASUREMENT_PICTURE,
     OVERLAY,
     PERSON_MASK,
     WORKING_IMAGE,
@@ -42,13 +43,15 @@ class StageSpec:
 
 
 PIPELINE: tuple[StageSpec, ...] = (
-    StageSpec(Stage.INGEST, artifacts=(WORKING_IMAGE,), result_fields=("image",)),
-    StageSpec(Stage.POSE, artifacts=(PERSON_MASK,), result_fields=("person",)),
+    StageSpec(Stage.INGEST, artifacts=(WORKING_IMAGE,), result_fields=("image", "view_images")),
+    StageSpec(Stage.POSE, artifacts=(PERSON_MASK,), result_fields=("person", "side_person")),
     StageSpec(Stage.SEGMENT, artifacts=(CUTOUT, CLOTHING_MASK), result_fields=()),
-    StageSpec(Stage.COLORS, artifacts=(), result_fields=("colors", "colors_note")),
+    StageSpec(Stage.COLORS, artifacts=(), result_fields=("calibration", "colors", "colors_note")),
+    StageSpec(Stage.SKIN, artifacts=(), result_fields=("skin",), option="skin"),
     StageSpec(Stage.FACE, artifacts=(FACE_CROP,), result_fields=("face",), option="face"),
+    StageSpec(Stage.MEASURE, artifacts=(), result_fields=("measurements",), option="measurements"),
     # Last: it draws what every stage before it found.
-    StageSpec(Stage.OVERLAY, artifacts=(OVERLAY,), result_fields=()),
+    StageSpec(Stage.OVERLAY, artifacts=(OVERLAY, MEASUREMENT_PICTURE), result_fields=()),
 )
 
 

@@ -34,9 +34,21 @@ class Stage(StrEnum):
     POSE = "pose"
     SEGMENT = "segment"
     COLORS = "colors"
+    SKIN = "skin"
     FACE = "face"
+    MEASURE = "measure"
     OVERLAY = "overlay"
     FINALIZE = "finalize"
+
+
+class View(StrEnum):
+    """The photos of a capture: the body from the front (required) and from the side, a close
+    portrait of the face, and a photo of a reference card or colour chart in the same light."""
+
+    FRONT = "front"
+    SIDE = "side"
+    PORTRAIT = "portrait"
+    CARD = "card"
 
 
 class JobOptions(BaseModel):
@@ -46,8 +58,23 @@ class JobOptions(BaseModel):
 
     # Strict: a client's `"yes"` or `1` is refused rather than guessed at. Stored options
     # (records, execution states, result.json) hold real booleans, so they parse as before.
-    face: StrictBool = True
+    face: StrictBool = Field(True, description="age and sex of the subject's face")
     quality: Literal["fast", "quality"] = "quality"
+    skin: StrictBool = Field(True, description="the skin tone of the subject's face")
+    measurements: StrictBool = Field(
+        False,
+        description="body measurements from a full-body front view (and a side view for depths "
+        "and circumferences); on by default for a capture or with height_cm",
+    )
+    height_cm: float | None = Field(
+        None, ge=50, le=250, description="the person's stated height: the measurements' scale"
+    )
+    store_images: StrictBool | None = Field(
+        None,
+        description="keep the uploaded photos and working images for the retention period; "
+        "false erases them as soon as the job ends (results stay). Unset: kept for a single "
+        "photo, erased for a capture",
+    )
 
 
 class ImageFacts(BaseModel):
@@ -72,6 +99,13 @@ class TaskError(BaseModel):
     Cause: str | None = None
 
 
+class UploadedView(BaseModel):
+    """One uploaded photo of a capture, as the pipeline reads it."""
+
+    key: str
+    size: int | None = None
+
+
 class PipelineState(BaseModel):
     """The execution's state: what the starter put in plus each stage's result."""
 
@@ -79,8 +113,11 @@ class PipelineState(BaseModel):
 
     job_id: str
     bucket: str
+    # The photo (a capture's front view).
     upload_key: str
     upload_size: int | None = None
+    # A capture's other views; empty for a single photo.
+    views: dict[View, UploadedView] = Field(default_factory=dict)
     received_at: datetime
     options: JobOptions = Field(default_factory=JobOptions)
     # The X-Request-ID of the POST /uploads that created the job, for its stages' log lines;
@@ -152,6 +189,9 @@ class JobSummary(BaseModel):
     reason: str | None = Field(None, description="why the photo was REJECTED")
     error: str | None = Field(None, description="what FAILED: `<stage>: <ErrorType>: <message>`")
     filename: str | None = None
+    views: dict[View, str | None] | None = Field(
+        None, description="a capture's views, each with its filename; null for a single photo"
+    )
     options: JobOptions = Field(default_factory=JobOptions)
     batch: BatchItem | None = Field(None, description="the batch the job is an item of")
     created_at: datetime
@@ -236,6 +276,122 @@ class Face(BaseModel):
     sex: SexEstimate | None = None
 
 
+class CardFound(BaseModel):
+    """An ID-1 card (85.60 x 53.98 mm) found in a photo."""
+
+    view: View = Field(description="the photo it is in")
+    corners: list[tuple[float, float]] = Field(
+        description="its corners in that photo's pixels: top-left, top-right, bottom-right, "
+        "bottom-left in the card's own frame"
+    )
+    mm_per_px: float = Field(description="millimetres per pixel at the card (its plane only)")
+    fit_error_px: float = Field(description="how far its outline is from the fitted quadrilateral")
+
+
+class Calibration(BaseModel):
+    """How the photo's colours were white-balanced (see vision/calibration.py)."""
+
+    source: Literal["colour_checker", "card", "grey_world"] = Field(
+        description="colour_checker or card: a reference in the light; grey_world: a guess from "
+        "the photo's average (flagged `estimated`)"
+    )
+    estimated: bool = Field(description="true when no reference was found (grey world)")
+    found_in: View | None = Field(None, description="the photo the reference was found in")
+    white_before_lab: tuple[float, float, float] = Field(
+        description="the light's white as the camera recorded it, CIELAB (D65)"
+    )
+    white_shift_delta_e: float = Field(
+        description="how far the correction moved the white point (CIEDE2000)"
+    )
+    cct_before_k: float | None = Field(None, description="the light's colour temperature, kelvin")
+    residual_delta_e: float | None = Field(
+        None, description="colour checker: mean CIEDE2000 of its patches after correction"
+    )
+    matrix: list[list[float]] = Field(
+        description="3x3 correction applied to linear sRGB (column vectors)"
+    )
+    applied_to: list[str] = Field(description="the results measured through this correction")
+    card: CardFound | None = Field(
+        None, description="an ID-1 card in the front view: the measurements' scale"
+    )
+
+
+class SkinTone(BaseModel):
+    """The skin tone of the subject's face: `ok`, `unknown` with why, or `off` for the job."""
+
+    status: Literal["ok", "unknown", "off"]
+    reason: str | None = Field(None, description="why there is no reading (unknown, off)")
+    view: View | None = Field(None, description="the photo the face was read in")
+    lab: tuple[float, float, float] | None = Field(
+        None, description="median L*, a*, b* (CIELAB, D65) of the skin sampled"
+    )
+    ita_degrees: float | None = Field(
+        None, description="individual typology angle: atan2(L* - 50, b*) in degrees"
+    )
+    ita_category: Literal["very_light", "light", "intermediate", "tan", "brown", "dark"] | None = (
+        Field(None, description="Del Bino's ITA category")
+    )
+    monk: int | None = Field(
+        None, ge=1, le=10, description="nearest Monk Skin Tone swatch (1 lightest, 10 darkest)"
+    )
+    monk_hex: str | None = None
+    monk_delta_e: float | None = Field(None, description="CIEDE2000 to that swatch")
+    hue_angle: float | None = Field(None, description="h_ab in degrees")
+    undertone: Literal["warm", "neutral", "cool"] | None = Field(
+        None, description="from the hue angle (a heuristic: see the README)"
+    )
+    patch_count: int = Field(0, description="skin patches that counted (cheeks, forehead, neck)")
+    pixel_count: int = 0
+    confidence: float | None = Field(None, ge=0, le=1)
+    notes: list[str] = Field(default_factory=list, description="why the confidence dropped")
+
+
+class Scale(BaseModel):
+    """Pixels to centimetres in one view."""
+
+    source: Literal["card", "height"]
+    cm_per_px: float
+    relative_error: float = Field(description="its uncertainty, as a share (0.02: 2%)")
+    notes: list[str] = Field(default_factory=list)
+
+
+class MeasuredLine(BaseModel):
+    """A segment measured in one view, in that view's pixels."""
+
+    view: View
+    start: tuple[float, float]
+    end: tuple[float, float]
+
+
+class Measurement(BaseModel):
+    """One body measurement: a value with its error band, or `missing` with why."""
+
+    status: Literal["ok", "missing"]
+    value_cm: float | None = None
+    error_cm: float | None = Field(None, description="the value is within +- this (about 1 sigma)")
+    value_px: float | None = Field(None, description="in the view's pixels, even without a scale")
+    error_px: float | None = None
+    reason: str | None = Field(None, description="why it is missing")
+    method: str | None = None
+    lines: list[MeasuredLine] = Field(
+        default_factory=list, description="what was measured, to draw it"
+    )
+
+
+class BodyMeasurements(BaseModel):
+    """Body measurements: `ok` (some values may still be missing), `unknown` with why, or `off`
+    for the job."""
+
+    status: Literal["ok", "unknown", "off"]
+    reason: str | None = None
+    unit: Literal["cm"] = "cm"
+    scale: Scale | None = Field(None, description="the front view's")
+    side_scale: Scale | None = None
+    values: dict[str, Measurement] = Field(default_factory=dict)
+    confidence: float | None = Field(None, ge=0, le=1)
+    notes: list[str] = Field(default_factory=list)
+
+
 class ResultQuality(BaseModel):
     """How sure the result is (see service/quality.py)."""
 
@@ -266,6 +422,13 @@ class JobResult(JobSummary):
         "hair, skin and hands were taken out, and its colours would describe those instead",
     )
     face: Face | None = None
+    view_images: dict[View, ImageFacts] | None = Field(
+        None, description="a capture's other views, as ingest read them"
+    )
+    side_person: Person | None = Field(None, description="the subject in the side view")
+    calibration: Calibration | None = None
+    skin: SkinTone | None = None
+    measurements: BodyMeasurements | None = None
     quality: ResultQuality | None = None
     artifacts: dict[str, str] = Field(default_factory=dict)
     timings_ms: dict[str, int] = Field(default_factory=dict)

@@ -30,6 +30,9 @@ class Settings(BaseSettings):
     # 64x5000 px are refused before any model sees them (MediaPipe aborts on such shapes).
     max_aspect_ratio: float = 10.0
     upload_url_expiry_seconds: int = 300
+    # A capture's views are taken one after another (turn sideways, fetch the card): its forms
+    # last longer. A view still missing then expires the job, naming it.
+    capture_upload_expiry_seconds: int = 1800
     retention_days: int = Field(
         30, description="days after which a job, its photo and its artifacts are erased"
     )

@@ -76,6 +76,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, sample: Manifest) -> list
 def _run_the_service(stack: EmbeddedStack, photo: Path) -> None:
     completed = _analyse(stack, photo.read_bytes(), "COMPLETED")
     rejected = _analyse(stack, b"not a photo", "REJECTED")
+    _capture(stack, photo.read_bytes())
     for path in ("/jobs", f"/jobs/{completed}", f"/jobs/{completed}/result", "/health"):
         assert call(stack, "GET", path).status_code == 200, path
     assert call(stack, "GET", "/openapi.json", key=None).status_code == 200
@@ -90,7 +91,8 @@ def _run_the_service(stack: EmbeddedStack, photo: Path) -> None:
     assert stack.run_scheduled(SWEEPER, now + timedelta(hours=1)) == {"expired": 1}
     retention_ended = now + timedelta(days=get_settings().retention_days + 1)
     erased = stack.run_scheduled(SWEEPER, retention_ended)
-    assert erased.get("erased") == 3, erased  # the rejected, the stopped, the expired job
+    # The rejected, the capture, the stopped and the expired job.
+    assert erased.get("erased") == 4, erased
     _run_batches(stack, photo.read_bytes())
 
 
@@ -141,6 +143,18 @@ def _analyse(stack: EmbeddedStack, photo: bytes, outcome: str) -> str:
     # Every function starts cold here, model stages included.
     assert poll_until_finished(stack, job_id, timeout=600)["status"] == outcome
     return job_id
+
+
+def _capture(stack: EmbeddedStack, photo: bytes) -> None:
+    """A capture of every view (the same photo each time), measured from a stated height."""
+    views = {view: {"content_type": "image/png"} for view in ("front", "side", "portrait", "card")}
+    body = {"views": views, "options": {"height_cm": 170}}
+    created = call(stack, "POST", "/uploads", json=body).json()
+    for form in created["views"].values():
+        assert post_file(form, photo, "image/png").status_code == 204
+    assert (
+        poll_until_finished(stack, created["job"]["job_id"], timeout=600)["status"] == "COMPLETED"
+    )
 
 
 def _stop_mid_job(stack: EmbeddedStack, photo: bytes) -> None:

@@ -54,9 +54,19 @@ def function_instances(parent_pid: int) -> list[int]:
     return pids
 
 
-def test_ctrl_c_stops_cleanly_with_exit_code_130_and_leaves_no_process(tmp_path):
+def photos_of_people(folder: Path, count: int, photo: bytes) -> list[str]:
+    """Photos every stage works on: a run of them lasts minutes, however busy the machine."""
+    folder.mkdir()
+    paths = [folder / f"person-{number:02d}.jpg" for number in range(count)]
+    for path in paths:
+        path.write_bytes(photo)
+    return [str(path) for path in paths]
+
+
+def test_ctrl_c_stops_cleanly_with_exit_code_130_and_leaves_no_process(tmp_path, sample):
+    photos = photos_of_people(tmp_path / "in", 30, sample.path("bus").read_bytes())
     analyze = subprocess.Popen(
-        silhouette_command("analyze", *empty_photos(tmp_path / "in", 30), "--out", str(tmp_path)),
+        silhouette_command("analyze", *photos, "--out", str(tmp_path)),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -11,6 +11,7 @@ from __future__ import annotations
 from silhouette.local.template import ACCOUNT_ID, Template
 from silhouette.names import PROJECT_ROOT
 from silhouette.pipeline import PIPELINE
+from silhouette.schema import View
 from silhouette.service import keys
 from silhouette.service.starter import execution_arn
 from tests.integration.iam import AwsCall
@@ -54,7 +55,29 @@ CLOTHING_MASK = _object(keys.artifact(JOB, "clothing_mask", "png"))
 OVERLAY = _object(keys.artifact(JOB, "overlay", "jpg"))
 FACE_CROP = _object(keys.artifact(JOB, "face_crop", "png"))
 RESULT = _object(keys.result(JOB))
-DOWNLOADS = (WORKING_IMAGE, PERSON_MASK, CUTOUT, CLOTHING_MASK, OVERLAY, FACE_CROP, RESULT)
+MEASUREMENT_PICTURE = _object(keys.artifact(JOB, "measurements", "jpg"))
+# A capture's views: their uploads and what the stages make of the other views.
+VIEW_UPLOADS = tuple(_object(keys.upload(JOB, view)) for view in View)
+SIDE_IMAGE = _object(keys.artifact(JOB, "image_side", "png"))
+PORTRAIT_IMAGE = _object(keys.artifact(JOB, "image_portrait", "png"))
+CARD_IMAGE = _object(keys.artifact(JOB, "image_card", "png"))
+SIDE_PERSON_MASK = _object(keys.artifact(JOB, "person_mask_side", "png"))
+SIDE_CUTOUT = _object(keys.artifact(JOB, "cutout_side", "png"))
+DOWNLOADS = (
+    WORKING_IMAGE,
+    PERSON_MASK,
+    CUTOUT,
+    CLOTHING_MASK,
+    OVERLAY,
+    FACE_CROP,
+    MEASUREMENT_PICTURE,
+    SIDE_IMAGE,
+    PORTRAIT_IMAGE,
+    CARD_IMAGE,
+    SIDE_PERSON_MASK,
+    SIDE_CUTOUT,
+    RESULT,
+)
 BATCH_SOURCE = _object(keys.batch_source(BATCH))
 BATCH_MANIFEST = _object(keys.batch_manifest(BATCH))
 BATCH_OUTPUTS = (_object(keys.batch_report(BATCH)), _object(keys.batch_results(BATCH)))
@@ -63,7 +86,7 @@ BATCH_OUTPUTS = (_object(keys.batch_report(BATCH)), _object(keys.batch_results(B
 def _job_erased() -> list[AwsCall]:
     """storage.delete_prefixes over a job: list each prefix, delete what is there."""
     listings = [AwsCall("s3:ListBucket", BUCKET, prefix) for prefix in keys.job_prefixes(JOB)]
-    deletions = [AwsCall("s3:DeleteObject", key) for key in (UPLOAD, *DOWNLOADS)]
+    deletions = [AwsCall("s3:DeleteObject", key) for key in (UPLOAD, *VIEW_UPLOADS, *DOWNLOADS)]
     return listings + deletions
 
 
@@ -85,6 +108,7 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("apigateway:GET", API_KEY),  # GetApiKey: the caller's tenant
         AwsCall("dynamodb:PutItem", TABLE),  # POST /uploads
         AwsCall("s3:PutObject", UPLOAD),  # its presigned POST
+        *(AwsCall("s3:PutObject", key) for key in VIEW_UPLOADS),  # a capture's, one per view
         AwsCall("dynamodb:GetItem", TABLE),  # GET /jobs/{id}, and the MinIO webhook's starter
         AwsCall("dynamodb:Query", f"{TABLE}/index/tenant-jobs"),  # GET /jobs
         *(AwsCall("s3:GetObject", key) for key in DOWNLOADS),  # presigned downloads
@@ -106,16 +130,29 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("dynamodb:GetItem", TABLE),
         AwsCall("states:StartExecution", STATE_MACHINE),
         AwsCall("s3:DeleteObject", UPLOAD),  # an upload without a job
+        AwsCall("s3:ListBucket", BUCKET, keys.upload_prefix(JOB)),  # a capture's views so far
         AwsCall("dynamodb:GetItem", BATCH_TABLE),  # a batch's source arrived
         AwsCall("states:StartExecution", BATCH_STATE_MACHINE),
         AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # WAITING -> RUNNING
     ],
-    "IngestFunction": _stage(reads=(UPLOAD,), writes=(WORKING_IMAGE,)),
-    "PoseFunction": _stage(reads=(WORKING_IMAGE,), writes=(PERSON_MASK,)),
-    "SegmentFunction": _stage(reads=(WORKING_IMAGE, PERSON_MASK), writes=(CUTOUT, CLOTHING_MASK)),
-    "ColorsFunction": _stage(reads=(WORKING_IMAGE, CLOTHING_MASK), writes=()),
+    "IngestFunction": _stage(
+        reads=(UPLOAD, *VIEW_UPLOADS),
+        writes=(WORKING_IMAGE, SIDE_IMAGE, PORTRAIT_IMAGE, CARD_IMAGE),
+    ),
+    "PoseFunction": _stage(
+        reads=(WORKING_IMAGE, SIDE_IMAGE), writes=(PERSON_MASK, SIDE_PERSON_MASK)
+    ),
+    "SegmentFunction": _stage(
+        reads=(WORKING_IMAGE, PERSON_MASK, SIDE_IMAGE, SIDE_PERSON_MASK),
+        writes=(CUTOUT, CLOTHING_MASK, SIDE_CUTOUT),
+    ),
+    "ColorsFunction": _stage(reads=(WORKING_IMAGE, CLOTHING_MASK, CARD_IMAGE), writes=()),
+    "SkinFunction": _stage(reads=(WORKING_IMAGE, PORTRAIT_IMAGE), writes=()),
     "FaceFunction": _stage(reads=(WORKING_IMAGE,), writes=(FACE_CROP,)),
-    "OverlayFunction": _stage(reads=(WORKING_IMAGE, CLOTHING_MASK), writes=(OVERLAY,)),
+    "MeasureFunction": _stage(reads=(CUTOUT, SIDE_CUTOUT), writes=()),
+    "OverlayFunction": _stage(
+        reads=(WORKING_IMAGE, CLOTHING_MASK, SIDE_IMAGE), writes=(OVERLAY, MEASUREMENT_PICTURE)
+    ),
     "FinalizeFunction": [
         AwsCall("dynamodb:GetItem", TABLE),
         AwsCall("s3:PutObject", RESULT),

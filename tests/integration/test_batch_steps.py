@@ -18,7 +18,7 @@ from silhouette.errors import TenantBusy
 from silhouette.local.template import Template
 from silhouette.names import PROJECT_ROOT
 from silhouette.schema import JobOptions, JobStatus
-from silhouette.service import batches, keys
+from silhouette.service import batches, keys, transfers
 from silhouette.service.batch_records import BATCH_RECORDS, TENANT_SLOTS, BatchSource, BatchStatus
 from silhouette.service.notifications import MemoryPublisher
 from silhouette.service.records import DYNAMODB_RECORDS
@@ -195,7 +195,7 @@ class StepFunctions:
 
 def photo_batch(count: int) -> tuple[str, list[str]]:
     declared = [
-        batches.PhotoDeclaration(content_type="image/jpeg", filename=f"p{n}.jpg")
+        transfers.PhotoDeclaration(content_type="image/jpeg", filename=f"p{n}.jpg")
         for n in range(count)
     ]
     record, uploads = batches.create_photo_batch(TENANT, declared, JobOptions())

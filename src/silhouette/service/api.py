@@ -22,7 +22,15 @@ from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Body, Query
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    StrictInt,
+    Tag,
+    field_validator,
+)
 
 from silhouette.errors import (
     PermanentError,
@@ -31,7 +39,7 @@ from silhouette.errors import (
     is_transient_aws_error,
 )
 from silhouette.names import API_KEY_HEADER, REQUEST_ID_HEADER
-from silhouette.schema import JobOptions, JobResult, JobSummary
+from silhouette.schema import JobOptions, JobResult, JobSummary, View
 from silhouette.service import batch_webhooks, batches, jobs
 from silhouette.service.batch_records import BatchSource
 from silhouette.service.batches import BatchProgress
@@ -41,6 +49,7 @@ from silhouette.service.starter import start_uploads
 from silhouette.service.tenants import tenant_of_key
 from silhouette.service.transfers import (
     DownloadLink,
+    PhotoDeclaration,
     UploadForm,
     UploadTooLarge,
     download_link,
@@ -81,14 +90,67 @@ class RequestedOptions(JobOptions):
     model_config = ConfigDict(extra="forbid")
 
 
-class RequestedPhoto(batches.PhotoDeclaration):
-    """A photo as a client announces it (alone, or in a photos batch)."""
+class RequestedPhoto(PhotoDeclaration):
+    """A photo as a client announces it (alone, as a capture's view, or in a photos batch)."""
 
     _whole_size = field_validator("size", mode="before")(_whole_number_as_int)
 
 
 class UploadRequest(RequestedPhoto):
+    """One photo."""
+
     options: RequestedOptions = Field(default_factory=RequestedOptions)
+
+
+class CaptureViews(BaseModel):
+    """A capture's photos, each uploaded through its own form."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    front: RequestedPhoto = Field(description="the whole body from the front")
+    side: RequestedPhoto | None = Field(None, description="the whole body in profile")
+    portrait: RequestedPhoto | None = Field(None, description="a close photo of the face")
+    card: RequestedPhoto | None = Field(
+        None, description="an ID-1 card or a colour chart, in the same light"
+    )
+
+    def declared(self) -> dict[View, PhotoDeclaration]:
+        return {
+            View(name): photo for name in type(self).model_fields if (photo := getattr(self, name))
+        }
+
+
+class CaptureRequest(BaseModel):
+    """A capture: several photos of one person; the analysis starts once every one is in."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    views: CaptureViews
+    options: RequestedOptions = Field(default_factory=RequestedOptions)
+
+
+def _job_kind(body: Any) -> str:
+    return "capture" if isinstance(body, dict) and "views" in body else "photo"
+
+
+NewJobRequest = Annotated[
+    Annotated[UploadRequest, Tag("photo")] | Annotated[CaptureRequest, Tag("capture")],
+    Body(),
+    Discriminator(_job_kind),
+]
+# Pydantic names the variant of a union body it validated as in an error's location
+# (`body.<variant>.<field>`); clients only know the field.
+_BODY_VARIANTS = frozenset({"photo", "capture", *BatchSource})
+
+
+def with_implied_options(request: UploadRequest | CaptureRequest) -> RequestedOptions:
+    """The request's options, measurements on for a capture or a stated height unless the
+    client said otherwise."""
+    options = request.options
+    implied = isinstance(request, CaptureRequest) or options.height_cm is not None
+    if "measurements" in options.model_fields_set or not implied:
+        return options
+    return options.model_copy(update={"measurements": True})
 
 
 class _BatchRequest(BaseModel):
@@ -164,7 +226,10 @@ class BatchReport(BaseModel):
 
 class UploadCreated(BaseModel):
     job: JobSummary
-    upload: UploadForm
+    upload: UploadForm = Field(description="POST the photo here (a capture: its front view)")
+    views: dict[View, UploadForm] | None = Field(
+        None, description="a capture: POST each view to its own form"
+    )
 
 
 class JobPage(BaseModel):
@@ -241,6 +306,8 @@ def _api_error(error: ApiError) -> Response:
 def _invalid_request(error: RequestValidationError) -> Response:
     first = error.errors()[0]
     location = [str(part) for part in first.get("loc", ())]
+    if len(location) > 2 and location[0] == "body" and location[1] in _BODY_VARIANTS:
+        del location[1]
     field = ".".join(location[1:]) or (location[0] if location else None)
     message = f"{field}: {first.get('msg', 'invalid')}" if field else first.get("msg", "invalid")
     return _json(400, ErrorBody(error="invalid_request", message=message, field=field))
@@ -324,12 +391,18 @@ def _tenant() -> str:
     responses=_responses(201, *_GUARDED, 413),
     security=_KEY_SECURITY,
 )
-def create_upload(request: UploadRequest) -> UploadCreated:
+def create_upload(request: NewJobRequest) -> UploadCreated:
+    options = with_implied_options(request)
+    if isinstance(request, CaptureRequest):
+        job, forms = jobs.create_capture(
+            _tenant(), request.views.declared(), options, request_id=_request_id()
+        )
+        return UploadCreated(job=_summary(job), upload=forms[View.FRONT], views=forms)
     job, upload = jobs.create_upload(
         _tenant(),
         request.filename,
         request.content_type,
-        request.options,
+        options,
         request.size,
         request_id=_request_id(),
     )

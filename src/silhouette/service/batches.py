@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any, BinaryIO
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, Field
 
 from silhouette.errors import RejectedInput, TenantBusy
 from silhouette.names import CUTOUT, OVERLAY, RESULT_ARTIFACT
@@ -74,7 +74,7 @@ from silhouette.service.records import (
 )
 from silhouette.service.storage import S3Store
 from silhouette.service.transfers import (
-    ContentType,
+    PhotoDeclaration,
     UploadForm,
     presigned_upload,
     refuse_oversize,
@@ -172,22 +172,6 @@ def create_batch(
     )
     logger.info("batch created", extra={"batch_id": batch_id, "source": source.value})
     return record, form
-
-
-class PhotoDeclaration(BaseModel):
-    """A photo as the client announces it: alone (POST /uploads) or in a PHOTOS batch."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    content_type: ContentType = Field(description="the photo's media type")
-    filename: str | None = Field(
-        None,
-        max_length=255,
-        description="the photo's name; downloads (and a batch's report) are named after it",
-    )
-    size: StrictInt | None = Field(
-        None, ge=0, description="bytes the client will upload: more than the limit gives 413"
-    )
 
 
 class PhotoUpload(BaseModel):

@@ -8,25 +8,29 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
 
 import boto3
 
-from silhouette.schema import JobOptions, JobResult, JobStatus
+from silhouette.schema import JobOptions, JobResult, JobStatus, View
 from silhouette.service import keys, sweeper
 from silhouette.service.observability import logger
 from silhouette.service.records import (
     DYNAMODB_RECORDS,
+    UPLOAD_EVENT_GRACE,
     JobRecord,
     JobRecords,
     is_page_key,
     new_job_id,
 )
 from silhouette.service.storage import delete_prefixes, s3_client
+from silhouette.service.tables import utc_now
 from silhouette.service.transfers import (
     ContentType,
     DownloadLink,
+    PhotoDeclaration,
     UploadForm,
     download_link,
     presigned_upload,
@@ -68,6 +72,40 @@ def create_upload(
     logger.info("job created", extra={"job_id": job_id})
     upload = presigned_upload(keys.upload(job_id), content_type, settings.max_upload_bytes, s3)
     return record.to_result(), upload
+
+
+def create_capture(
+    tenant: str,
+    views: dict[View, PhotoDeclaration],
+    options: JobOptions,
+    s3: Any = None,
+    request_id: str | None = None,
+    job_records: JobRecords = DYNAMODB_RECORDS,
+) -> tuple[JobResult, dict[View, UploadForm]]:
+    """A QUEUED capture (service/captures.py) and a presigned POST per view; the pipeline
+    starts once every view has arrived, and the job expires if one has not when the forms do."""
+    settings = get_settings()
+    for photo in views.values():
+        refuse_oversize(photo.size, settings.max_upload_bytes)
+    job_id = new_job_id()
+    expiry = settings.capture_upload_expiry_seconds
+    record = job_records.create_queued(
+        job_id,
+        tenant,
+        views[View.FRONT].filename,
+        options,
+        request_id,
+        look_at=utc_now() + timedelta(seconds=expiry) + UPLOAD_EVENT_GRACE,
+        views={view: photo.filename for view, photo in views.items()},
+    )
+    logger.info("capture created", extra={"job_id": job_id, "views": list(views)})
+    forms = {
+        view: presigned_upload(
+            keys.upload(job_id, view), photo.content_type, settings.max_upload_bytes, s3, expiry
+        )
+        for view, photo in views.items()
+    }
+    return record.to_result(), forms
 
 
 def owned(tenant: str, job_id: str, job_records: JobRecords = DYNAMODB_RECORDS) -> JobRecord:

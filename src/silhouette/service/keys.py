@@ -6,20 +6,36 @@ from __future__ import annotations
 
 import re
 
+from silhouette.schema import View
+
 UPLOAD_PREFIX = "uploads/"
-_UPLOAD_KEY = re.compile(r"^uploads/(?P<job_id>[0-9a-f]{32})/original$")
+# A single photo is `original`; a capture's views are named after their view (schema.View).
+_UPLOAD_KEY = re.compile(
+    r"^uploads/(?P<job_id>[0-9a-f]{32})/(?P<name>original|front|side|portrait|card)$"
+)
 # A batch's source (its ZIP or CSV) is an upload too: the same event starts the batch.
 _BATCH_SOURCE_KEY = re.compile(r"^uploads/batches/(?P<batch_id>[0-9a-f]{32})/source$")
 
 
-def upload(job_id: str) -> str:
-    return f"{UPLOAD_PREFIX}{job_id}/original"
+def upload(job_id: str, view: View | None = None) -> str:
+    """Where a job's photo is uploaded, or one view of a capture."""
+    return f"{upload_prefix(job_id)}{view.value if view else 'original'}"
+
+
+def upload_prefix(job_id: str) -> str:
+    return f"{UPLOAD_PREFIX}{job_id}/"
 
 
 def job_id_from_upload(key: str) -> str | None:
     """The job an uploaded object belongs to, or None for a key outside the upload scheme."""
     match = _UPLOAD_KEY.match(key)
     return match.group("job_id") if match else None
+
+
+def view_of_upload(key: str) -> View | None:
+    """The capture view an upload key holds; None for a single photo or a foreign key."""
+    match = _UPLOAD_KEY.match(key)
+    return View(match.group("name")) if match and match.group("name") != "original" else None
 
 
 def artifact(job_id: str, name: str, extension: str) -> str:
@@ -37,7 +53,7 @@ def result(job_id: str) -> str:
 
 def job_prefixes(job_id: str) -> tuple[str, ...]:
     """Every prefix under which a job stores objects (for deletion)."""
-    return (f"{UPLOAD_PREFIX}{job_id}/", artifact_prefix(job_id), f"results/{job_id}/")
+    return (upload_prefix(job_id), artifact_prefix(job_id), f"results/{job_id}/")
 
 
 def batch_source(batch_id: str) -> str:

@@ -31,7 +31,7 @@ from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
-from silhouette.schema import BatchItem, JobOptions, JobResult, JobStatus
+from silhouette.schema import BatchItem, JobOptions, JobResult, JobStatus, View
 from silhouette.service.tables import bound, is_condition_failure, update_if, utc_now
 from silhouette.settings import get_settings
 
@@ -47,7 +47,7 @@ STAGE_CHECK_AFTER = timedelta(minutes=15)
 # A batch's items are started by the batch's execution, in turn; the sweeper looks at one only
 # once the batch has had the longest it may run (the batch state machine's TimeoutSeconds).
 BATCH_ITEM_CHECK_AFTER = timedelta(hours=24)
-_EXPIRED_REASON = "the photo was not uploaded before the upload form expired"
+EXPIRED_REASON = "the photo was not uploaded before the upload form expired"
 # What a page of the tenant-jobs index ends on: the table's key and the index's.
 _PAGE_KEY = ("job_id", "tenant", "created_at")
 
@@ -98,6 +98,8 @@ class JobRecord(Model):
     reason = UnicodeAttribute(null=True)
     error = UnicodeAttribute(null=True)
     filename = UnicodeAttribute(null=True)
+    # A capture's views, each with its filename (schema.View -> name); absent for one photo.
+    views = JSONAttribute(null=True)
     options = DynamicMapAttribute(default=dict)
     image = DynamicMapAttribute(null=True)
     # The analysis documents are nested and full of floats: stored as JSON text, which
@@ -106,6 +108,11 @@ class JobRecord(Model):
     colors = JSONAttribute(null=True)
     colors_note = UnicodeAttribute(null=True)
     face = JSONAttribute(null=True)
+    view_images = JSONAttribute(null=True)
+    side_person = JSONAttribute(null=True)
+    calibration = JSONAttribute(null=True)
+    skin = JSONAttribute(null=True)
+    measurements = JSONAttribute(null=True)
     quality = JSONAttribute(null=True)
     artifacts = MapAttribute(default=dict)
     timings_ms = MapAttribute(default=dict)
@@ -171,10 +178,11 @@ class JobRecords(Protocol):
         request_id: str | None = None,
         batch: BatchItem | None = None,
         look_at: datetime | None = None,
+        views: dict[View, str | None] | None = None,
     ) -> JobRecord:
-        """A new job awaiting its upload; `JobIdTaken` if the id is in use. The sweeper looks
-        at it at `look_at`, by default once its upload form has expired (a batch's item: once
-        its batch should long have run it)."""
+        """A new job awaiting its upload (a capture: its `views`); `JobIdTaken` if the id is
+        in use. The sweeper looks at it at `look_at`, by default once its upload form has
+        expired (a batch's item: once its batch should long have run it)."""
         ...
 
     def find(self, job_id: str) -> JobRecord | None:
@@ -203,9 +211,9 @@ class JobRecords(Protocol):
         """Schedule the sweeper's next look at a job (nothing if it is gone)."""
         ...
 
-    def expire(self, job_id: str, erase_at: datetime) -> bool:
-        """QUEUED -> EXPIRED (the upload never arrived); the sweeper erases it at `erase_at`.
-        False if the job has moved on or is gone."""
+    def expire(self, job_id: str, erase_at: datetime, reason: str = EXPIRED_REASON) -> bool:
+        """QUEUED -> EXPIRED (the upload never arrived: `reason` says which); the sweeper
+        erases it at `erase_at`. False if the job has moved on or is gone."""
         ...
 
     def delete(self, job_id: str, even_processing: bool = False) -> bool:
@@ -265,6 +273,7 @@ def _queued(
     request_id: str | None,
     batch: BatchItem | None,
     look_at: datetime | None,
+    views: dict[View, str | None] | None,
 ) -> JobRecord:
     settings = get_settings()
     now = utc_now()
@@ -279,6 +288,7 @@ def _queued(
         tenant=tenant,
         status=JobStatus.QUEUED.value,
         filename=filename,
+        views=views,
         options=options.model_dump(),
         request_id=request_id,
         created_at=now,
@@ -301,10 +311,10 @@ def _day(moment: datetime) -> str:
     return date.isoformat(moment.astimezone(UTC).date())
 
 
-def _expiry(erase_at: datetime) -> Changes:
+def _expiry(erase_at: datetime, reason: str) -> Changes:
     return {
         "status": JobStatus.EXPIRED.value,
-        "reason": _EXPIRED_REASON,
+        "reason": reason,
         "updated_at": utc_now(),
         **_sweep(erase_at),
     }
@@ -343,9 +353,10 @@ class DynamoJobRecords:
         request_id: str | None = None,
         batch: BatchItem | None = None,
         look_at: datetime | None = None,
+        views: dict[View, str | None] | None = None,
     ) -> JobRecord:
         _table()  # binds the model to the configured table
-        record = _queued(job_id, tenant, filename, options, request_id, batch, look_at)
+        record = _queued(job_id, tenant, filename, options, request_id, batch, look_at, views)
         try:
             record.save(condition=JobRecord.job_id.does_not_exist())
         except PutError as error:
@@ -392,8 +403,10 @@ class DynamoJobRecords:
     def sweep_again_at(self, job_id: str, when: datetime) -> None:
         self._change(job_id, _sweep(when), JobRecord.job_id.exists())
 
-    def expire(self, job_id: str, erase_at: datetime) -> bool:
-        return self._change(job_id, _expiry(erase_at), JobRecord.status == JobStatus.QUEUED.value)
+    def expire(self, job_id: str, erase_at: datetime, reason: str = EXPIRED_REASON) -> bool:
+        return self._change(
+            job_id, _expiry(erase_at, reason), JobRecord.status == JobStatus.QUEUED.value
+        )
 
     def delete(self, job_id: str, even_processing: bool = False) -> bool:
         condition = JobRecord.job_id.exists()
@@ -449,10 +462,11 @@ class MemoryJobRecords:
         request_id: str | None = None,
         batch: BatchItem | None = None,
         look_at: datetime | None = None,
+        views: dict[View, str | None] | None = None,
     ) -> JobRecord:
         if job_id in self.items:
             raise JobIdTaken(job_id)
-        record = _queued(job_id, tenant, filename, options, request_id, batch, look_at)
+        record = _queued(job_id, tenant, filename, options, request_id, batch, look_at, views)
         self.items[job_id] = record.serialize()
         return record
 
@@ -505,9 +519,9 @@ class MemoryJobRecords:
     def sweep_again_at(self, job_id: str, when: datetime) -> None:
         self._change(job_id, _sweep(when), lambda record: True)
 
-    def expire(self, job_id: str, erase_at: datetime) -> bool:
+    def expire(self, job_id: str, erase_at: datetime, reason: str = EXPIRED_REASON) -> bool:
         return self._change(
-            job_id, _expiry(erase_at), lambda record: record.status == JobStatus.QUEUED
+            job_id, _expiry(erase_at, reason), lambda record: record.status == JobStatus.QUEUED
         )
 
     def delete(self, job_id: str, even_processing: bool = False) -> bool:

@@ -12,7 +12,7 @@ from typing import Any
 import boto3
 
 from silhouette.schema import PipelineState
-from silhouette.service import batches, keys
+from silhouette.service import batches, captures, keys
 from silhouette.service.handlers import transient_aws_errors
 from silhouette.service.observability import log_keys, logger, publish_metric
 from silhouette.service.records import DYNAMODB_RECORDS, JobRecords
@@ -27,7 +27,8 @@ def start_job(
     s3: Any,
     job_records: JobRecords = DYNAMODB_RECORDS,
 ) -> bool:
-    """Start the pipeline for one upload. False when it is not a job upload or already started.
+    """Start the pipeline for one upload (a capture's: once all its views are in). False when
+    it is not a job upload, or the job waits for other views or was already started.
 
     An upload whose job has no record (deleted, or never requested through the API) belongs
     to no tenant: it is erased instead of analysed."""
@@ -48,7 +49,13 @@ def start_job(
         return batches.photo_arrived(record, stepfunctions)
     # The job's own request id, whichever request or event announced the upload.
     with log_keys(request_id=record.request_id):
-        return _start_execution(pipeline_state(upload, record), stepfunctions)
+        if not record.views:
+            return _start_execution(pipeline_state(upload, record), stepfunctions)
+        uploads = captures.arrived(job_id, upload.bucket, s3)
+        if waiting_for := captures.missing(record, uploads):
+            logger.info("capture waits for its other views", extra={"missing": waiting_for})
+            return False
+        return _start_execution(captures.pipeline_state(record, uploads), stepfunctions)
 
 
 def execution_arn(state_machine_arn: str, job_id: str) -> str:

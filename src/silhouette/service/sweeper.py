@@ -5,8 +5,9 @@ without reaching one: an execution that times out or is stopped, a finalize that
 an upload that never arrives, an upload event that is lost. The sweeper runs on a schedule
 (and on each execution that ends abnormally) and looks at every job whose `sweep_at` has come:
 
-- QUEUED, no execution: the photo arrived (its event was lost) -> start the job; else, once
-  the upload form has expired -> EXPIRED. A batch's item is its batch's to run instead
+- QUEUED, no execution: the photo (a capture: every view) arrived and its event was lost ->
+  start the job; else, once the upload forms have expired -> EXPIRED, naming a capture's
+  missing views. A batch's item is its batch's to run instead
   (batches.look_at_item).
 - QUEUED or PROCESSING, execution still running -> look again later.
 - QUEUED or PROCESSING, execution ended -> FAILED through finalize (record, result.json,
@@ -23,12 +24,18 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 
-from silhouette.schema import FinalizeRequest, JobStatus, PipelineState, TaskError
-from silhouette.service import batches, keys
+from silhouette.schema import FinalizeRequest, JobStatus, PipelineState, TaskError, View
+from silhouette.service import batches, captures, keys
 from silhouette.service.finalize import finalize
 from silhouette.service.notifications import EventPublisher
 from silhouette.service.observability import log_keys, logger, publish_metric
-from silhouette.service.records import DYNAMODB_RECORDS, STAGE_CHECK_AFTER, JobRecord, JobRecords
+from silhouette.service.records import (
+    DYNAMODB_RECORDS,
+    EXPIRED_REASON,
+    STAGE_CHECK_AFTER,
+    JobRecord,
+    JobRecords,
+)
 from silhouette.service.starter import execution_arn, start_job
 from silhouette.service.storage import S3Store, delete_prefixes
 from silhouette.service.uploads import UploadedObject
@@ -118,22 +125,36 @@ def _execution(job_id: str, stepfunctions: Any) -> dict[str, Any] | None:
 def _start_or_expire(
     record: JobRecord, now: datetime, stepfunctions: Any, s3: Any, job_records: JobRecords
 ) -> str:
-    bucket, upload_key = get_settings().bucket, keys.upload(record.job_id)
-    # A listing rather than HeadObject: the role may list the upload prefix, and a missing
-    # photo is then an empty list rather than a 403.
-    listed = s3.list_objects_v2(Bucket=bucket, Prefix=upload_key, MaxKeys=1).get("Contents", [])
-    if listed:  # the upload arrived but its event never started the job
-        upload = UploadedObject(
-            bucket=bucket, key=upload_key, size=listed[0]["Size"], time=listed[0]["LastModified"]
-        )
-        start_job(upload, stepfunctions, s3, job_records)
+    bucket, reason, arrival = get_settings().bucket, EXPIRED_REASON, None
+    if not record.views:
+        arrival = _photo(record.job_id, bucket, s3)
+    else:
+        uploads = captures.arrived(record.job_id, bucket, s3)
+        if waiting_for := captures.missing(record, uploads):
+            reason = captures.missing_reason(waiting_for)
+        else:
+            arrival = uploads[View.FRONT]
+    if arrival is not None:  # the upload arrived but its event never started the job
+        start_job(arrival, stepfunctions, s3, job_records)
         job_records.sweep_again_at(record.job_id, now + STAGE_CHECK_AFTER)
         logger.warning("upload event lost: job started by the sweeper")
         return "started"
-    if record.expires_at is None or not job_records.expire(record.job_id, record.expires_at):
+    expired = record.expires_at is not None and job_records.expire(
+        record.job_id, record.expires_at, reason
+    )
+    if not expired:
         return "gone"
-    logger.info("upload never arrived: job expired")
+    logger.info("upload never arrived: job expired", extra={"reason": reason})
     return "expired"
+
+
+def _photo(job_id: str, bucket: str, s3: Any) -> UploadedObject | None:
+    """A single photo's upload, if it is in storage. A listing rather than HeadObject: the role
+    may list the upload prefix, and a missing photo is then an empty list rather than a 403."""
+    key = keys.upload(job_id)
+    for item in s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1).get("Contents", []):
+        return UploadedObject(bucket=bucket, key=key, size=item["Size"], time=item["LastModified"])
+    return None
 
 
 def _record_failure(

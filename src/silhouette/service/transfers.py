@@ -8,13 +8,30 @@ from datetime import UTC, datetime, timedelta
 from pathlib import PurePosixPath
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 from silhouette.names import PHOTO_CONTENT_TYPES
 from silhouette.service.storage import s3_client
 from silhouette.settings import get_settings
 
 ContentType = Literal[PHOTO_CONTENT_TYPES]  # type: ignore[valid-type]
+
+
+class PhotoDeclaration(BaseModel):
+    """A photo as the client announces it: alone or as a capture's view (POST /uploads), or
+    in a PHOTOS batch."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    content_type: ContentType = Field(description="the photo's media type")
+    filename: str | None = Field(
+        None,
+        max_length=255,
+        description="the photo's name; downloads (and a batch's report) are named after it",
+    )
+    size: StrictInt | None = Field(
+        None, ge=0, description="bytes the client will upload: more than the limit gives 413"
+    )
 
 
 class UploadForm(BaseModel):

@@ -1,11 +1,34 @@
-"""Colors: the clothing's dominant colours (vision/colors.py)."""
+"""Colors: the photo's colour calibration (vision/calibration.py) and the clothing's dominant
+colours (vision/colors.py).
+
+The white balance comes from a reference in the light: a colour chart or an ID-1 card's white,
+in a capture's card view or in the photo; else a grey-world estimate, flagged. Clothing colours
+are corrected only by a reference: a grey-world guess about a scene is no measurement of it.
+An ID-1 card in the photo itself also gives the measurements their scale (its plane only)."""
 
 from __future__ import annotations
 
-from silhouette.names import CLOTHING_MASK, WORKING_IMAGE
-from silhouette.schema import Colour, PipelineState, Stage, StageResult
+import numpy as np
+
+from silhouette.names import CLOTHING_MASK, WORKING_IMAGE, of_view
+from silhouette.schema import (
+    Calibration,
+    CardFound,
+    Colour,
+    PipelineState,
+    Stage,
+    StageResult,
+    View,
+)
 from silhouette.service.storage import ArtifactStore
 from silhouette.vision import imaging
+from silhouette.vision.calibration import (
+    CardDetection,
+    ColourCalibration,
+    apply,
+    calibrate,
+    find_card,
+)
 from silhouette.vision.colors import dominant_colors
 from silhouette.vision.types import DominantColor
 
@@ -14,11 +37,65 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     """Dominant colours of the clothing. When segment found too little clothing, none, and its
     reason as `colors_note`: the colours of what is left would be hair, skin or background."""
     image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+    card_view = None
+    if View.CARD in state.views:
+        card_view = imaging.decode(store.get(state.artifact(of_view(WORKING_IMAGE, View.CARD))))
+    calibration = calibrate(image, card_view)
     clothing = imaging.decode(store.get(state.artifact(CLOTHING_MASK))) > 0
     note = state.stages[Stage.SEGMENT].facts.get("clothing", {}).get("reason")
-    colors = [] if note else dominant_colors(image, clothing)
+    colors = [] if note else dominant_colors(_corrected(image, calibration), clothing)
     found = [colour_of(color).model_dump(mode="json") for color in colors]
-    return StageResult(facts={"colors": found, "colors_note": note})
+    return StageResult(
+        facts={
+            "calibration": calibration_of(
+                calibration, _card_in_photo(image, calibration)
+            ).model_dump(mode="json"),
+            "colors": found,
+            "colors_note": note,
+        }
+    )
+
+
+def _corrected(image: np.ndarray, calibration: ColourCalibration) -> np.ndarray:
+    return image if calibration.estimated else apply(image, calibration)
+
+
+def _card_in_photo(image: np.ndarray, calibration: ColourCalibration) -> CardDetection | None:
+    """The card in the photo (the front view), whose plane the measurements can be scaled in;
+    the calibration found it already unless it used the card view."""
+    if calibration.found_in == "image":
+        return calibration.card
+    return find_card(image)
+
+
+def calibration_of(calibration: ColourCalibration, card: CardDetection | None) -> Calibration:
+    """The result's `calibration`."""
+    found_in = {"image": View.FRONT, "reference": View.CARD, None: None}[calibration.found_in]
+    return Calibration(
+        source=calibration.source,
+        estimated=calibration.estimated,
+        found_in=found_in,
+        white_before_lab=tuple(round(float(v), 2) for v in calibration.white_before_lab),
+        white_shift_delta_e=round(calibration.white_shift_delta_e, 2),
+        cct_before_k=round(calibration.cct_before_k) if calibration.cct_before_k else None,
+        residual_delta_e=(
+            round(calibration.residual_delta_e, 2)
+            if calibration.residual_delta_e is not None
+            else None
+        ),
+        matrix=[[round(float(v), 5) for v in row] for row in calibration.matrix],
+        applied_to=["skin"] if calibration.estimated else ["skin", "colors"],
+        card=None if card is None else card_of(card),
+    )
+
+
+def card_of(card: CardDetection) -> CardFound:
+    return CardFound(
+        view=View.FRONT,
+        corners=[(round(float(x), 1), round(float(y), 1)) for x, y in card.corners],
+        mm_per_px=round(card.mm_per_px, 5),
+        fit_error_px=round(card.fit_error_px, 2),
+    )
 
 
 def colour_of(color: DominantColor) -> Colour:

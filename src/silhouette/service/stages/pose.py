@@ -1,15 +1,17 @@
-"""Pose: the subject's keypoints, box and person mask (vision/pose.py); no person, REJECTED."""
+"""Pose: the subject's keypoints, box and person mask (vision/pose.py); no person, REJECTED.
+A capture's side view is searched too."""
 
 from __future__ import annotations
 
 from silhouette.errors import RejectedInput
-from silhouette.names import PERSON_MASK, WORKING_IMAGE
+from silhouette.names import PERSON_MASK, WORKING_IMAGE, of_view
 from silhouette.schema import (
     Keypoint,
     Person,
     PersonEvidence,
     PipelineState,
     StageResult,
+    View,
 )
 from silhouette.service import keys
 from silhouette.service.storage import ArtifactStore
@@ -21,20 +23,37 @@ from silhouette.vision.types import PoseEstimate, framing
 
 
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
-    image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
-    estimate = estimate_pose(image)
+    """The subject in the photo (none: REJECTED) and, for a capture with a side view, in that
+    view too (none there: `side_person` null, and the measurements say why)."""
+    estimate = _estimate(state, store, WORKING_IMAGE)
     if estimate is None:
         raise RejectedInput("no person detected")
-    mask_key = keys.artifact(state.job_id, PERSON_MASK, "png")
-    store.put(mask_key, imaging.encode_png(estimate.person_mask), "image/png")
+    artifacts = {PERSON_MASK: _put_mask(state, store, PERSON_MASK, estimate)}
+    side_person = None
+    if View.SIDE in state.views:
+        side = _estimate(state, store, of_view(WORKING_IMAGE, View.SIDE))
+        if side is not None:
+            name = of_view(PERSON_MASK, View.SIDE)
+            artifacts[name] = _put_mask(state, store, name, side)
+            side_person = person_of(side).model_dump(mode="json")
     return StageResult(
-        artifacts={PERSON_MASK: mask_key},
-        facts={"person": person_of(estimate).model_dump(mode="json")},
+        artifacts=artifacts,
+        facts={"person": person_of(estimate).model_dump(mode="json"), "side_person": side_person},
         models={
             name: model_version(name)
             for name in ("pose_landmarker", "selfie_segmenter", "face_detector")
         },
     )
+
+
+def _estimate(state: PipelineState, store: ArtifactStore, image: str) -> PoseEstimate | None:
+    return estimate_pose(imaging.decode(store.get(state.artifact(image))))
+
+
+def _put_mask(state: PipelineState, store: ArtifactStore, name: str, estimate: PoseEstimate) -> str:
+    key = keys.artifact(state.job_id, name, "png")
+    store.put(key, imaging.encode_png(estimate.person_mask), "image/png")
+    return key
 
 
 def person_of(estimate: PoseEstimate) -> Person:

@@ -1,0 +1,163 @@
+"""Captures through the public HTTP API on the embedded stack: one job, several photos of one
+person (front, side, portrait, card), each uploaded through its own presigned POST; the pipeline
+starts once the last has arrived, and a view that never comes expires the job, named."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime, timedelta
+
+import pytest
+import requests
+
+from silhouette.service import keys, records
+from silhouette.settings import get_settings
+from tests.e2e.test_api import call, job_objects, poll_until_finished, post_file
+
+pytestmark = pytest.mark.e2e
+
+SWEEPER = "SweeperFunction"
+
+
+def request_capture(stack, views: dict[str, str], **options) -> dict:
+    body = {
+        "views": {
+            view: {
+                "content_type": "image/png" if name.endswith(".png") else "image/jpeg",
+                "filename": name,
+            }
+            for view, name in views.items()
+        },
+        "options": options,
+    }
+    response = call(stack, "POST", "/uploads", json=body)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+def photo_bytes(sample, name: str) -> bytes:
+    return sample.path(name).read_bytes()
+
+
+def test_a_capture_starts_once_its_last_view_arrives_and_measures_the_body(stack, sample, eval_set):
+    created = request_capture(
+        stack, {"front": "bus.jpg", "side": "messi.jpg", "portrait": "astronaut.png"}, height_cm=178
+    )
+    job_id = created["job"]["job_id"]
+    forms = created["views"]
+    assert set(forms) == {"front", "side", "portrait"}
+    assert created["upload"] == forms["front"]
+    assert created["job"]["views"] == {
+        "front": "bus.jpg",
+        "side": "messi.jpg",
+        "portrait": "astronaut.png",
+    }
+    assert created["job"]["options"]["measurements"] is True  # a capture measures by default
+
+    assert post_file(forms["side"], eval_set.path("messi").read_bytes()).status_code == 204
+    assert post_file(forms["front"], photo_bytes(sample, "bus")).status_code == 204
+    time.sleep(1.5)  # the two arrivals' events have long been delivered
+    assert call(stack, "GET", f"/jobs/{job_id}").json()["status"] == "QUEUED"
+
+    portrait = post_file(forms["portrait"], photo_bytes(sample, "astronaut"), "image/png")
+    assert portrait.status_code == 204
+    assert poll_until_finished(stack, job_id, timeout=240)["status"] == "COMPLETED"
+
+    result = call(stack, "GET", f"/jobs/{job_id}/result").json()
+    assert set(result["view_images"]) == {"side", "portrait"}
+    assert result["side_person"]["keypoints"]
+    assert result["skin"]["status"] == "ok" and result["skin"]["view"] == "portrait"
+    assert 1 <= result["skin"]["monk"] <= 10
+    assert result["calibration"]["source"] == "grey_world" and result["calibration"]["estimated"]
+    measured = result["measurements"]
+    assert measured["status"] == "ok" and measured["scale"]["source"] == "height"
+    hips = measured["values"]["hip_width"]
+    assert hips["status"] == "ok" and hips["error_cm"] > 0
+    assert 20 < hips["value_cm"] < 60  # a grown man's hips, from his stated height
+    # The side photo is a kick, not a standing profile: its depths are refused, and say why.
+    for name in ("hip_depth", "hip_circumference"):
+        depth = measured["values"][name]
+        assert depth["status"] == "missing" and "side view" in depth["reason"], depth
+    assert measured["confidence"] < 0.5 and measured["notes"]
+    picture = requests.get(result["downloads"]["measurements"]["url"], timeout=30)
+    assert picture.content.startswith(b"\xff\xd8")  # the measured lines and values, a JPEG
+    for artifact in ("image_side", "image_portrait", "person_mask_side", "cutout_side", "overlay"):
+        assert artifact in result["downloads"], artifact
+
+
+def test_a_capture_whose_view_never_arrives_expires_naming_it(stack, sample):
+    created = request_capture(stack, {"front": "bus.jpg", "side": "side.jpg"})
+    job_id = created["job"]["job_id"]
+    assert post_file(created["views"]["front"], photo_bytes(sample, "bus")).status_code == 204
+    expiry = timedelta(seconds=get_settings().capture_upload_expiry_seconds)
+
+    # A capture's forms last longer than a photo's: not due when a photo's form would be.
+    photo_due = timedelta(seconds=get_settings().upload_url_expiry_seconds)
+    assert stack.run_scheduled(SWEEPER, datetime.now(UTC) + photo_due * 2) == {}
+    due = expiry + records.UPLOAD_EVENT_GRACE + timedelta(minutes=1)
+    assert stack.run_scheduled(SWEEPER, datetime.now(UTC) + due) == {"expired": 1}
+
+    status = call(stack, "GET", f"/jobs/{job_id}").json()
+    assert status["status"] == "EXPIRED"
+    assert status["reason"] == "the side view was not uploaded before the upload forms expired"
+    assert call(stack, "DELETE", f"/jobs/{job_id}").status_code == 204
+    assert job_objects(stack, job_id) == []
+
+
+def test_a_capture_with_a_broken_view_is_rejected_naming_it(stack, sample):
+    created = request_capture(stack, {"front": "bus.jpg", "card": "card.jpg"})
+    job_id = created["job"]["job_id"]
+    assert post_file(created["views"]["card"], b"\xff\xd8\xff\xe0 not really").status_code == 204
+    assert post_file(created["views"]["front"], photo_bytes(sample, "bus")).status_code == 204
+
+    status = poll_until_finished(stack, job_id, timeout=120)
+    assert status["status"] == "REJECTED"
+    assert status["reason"].startswith("card view: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"views": {"side": {"content_type": "image/jpeg"}}}, "views.front"),
+        ({"views": {"front": {"content_type": "image/gif"}}}, "views.front.content_type"),
+        ({"views": {"front": {"content_type": "image/jpeg"}, "back": {}}}, "views.back"),
+        (
+            {"views": {"front": {"content_type": "image/jpeg"}}, "content_type": "image/jpeg"},
+            "content_type",
+        ),
+        (
+            {"views": {"front": {"content_type": "image/jpeg"}}, "options": {"height_cm": 20}},
+            "options.height_cm",
+        ),
+    ],
+)
+def test_a_malformed_capture_request_gets_400_naming_the_field(stack, body, field):
+    answer = call(stack, "POST", "/uploads", json=body)
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["field"] == field
+
+
+def test_an_oversized_view_is_refused_before_anything_is_created(stack):
+    limit = get_settings().max_upload_bytes
+    body = {
+        "views": {
+            "front": {"content_type": "image/jpeg", "size": 1000},
+            "side": {"content_type": "image/jpeg", "size": limit + 1},
+        }
+    }
+    answer = call(stack, "POST", "/uploads", json=body)
+    assert answer.status_code == 413
+    assert call(stack, "GET", "/jobs").json()["jobs"] == []
+
+
+def test_a_single_photo_job_is_unchanged_by_captures(stack, sample):
+    body = {"content_type": "image/jpeg", "filename": "bus.jpg"}
+    created = call(stack, "POST", "/uploads", json=body).json()
+    assert created.get("views") is None and created["job"].get("views") is None
+    assert created["upload"]["fields"]["key"] == keys.upload(created["job"]["job_id"])
+    assert post_file(created["upload"], photo_bytes(sample, "bus")).status_code == 204
+    assert poll_until_finished(stack, created["job"]["job_id"])["status"] == "COMPLETED"
+    result = call(stack, "GET", f"/jobs/{created['job']['job_id']}/result").json()
+    assert result["measurements"]["status"] == "off"
+    assert result["skin"]["status"] in ("ok", "unknown")
+    assert result["side_person"] is None

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 import requests
 
+from silhouette.schema import View
 from silhouette.service import keys, records
 from silhouette.settings import get_settings
 from tests.e2e.test_api import call, job_objects, poll_until_finished, post_file
@@ -81,8 +82,27 @@ def test_a_capture_starts_once_its_last_view_arrives_and_measures_the_body(stack
     assert measured["confidence"] < 0.5 and measured["notes"]
     picture = requests.get(result["downloads"]["measurements"]["url"], timeout=30)
     assert picture.content.startswith(b"\xff\xd8")  # the measured lines and values, a JPEG
-    for artifact in ("image_side", "image_portrait", "person_mask_side", "cutout_side", "overlay"):
+    for artifact in ("person_mask_side", "cutout_side", "overlay", "measurements"):
         assert artifact in result["downloads"], artifact
+    # Without store_images, a capture's photos and working images are gone once it has ended.
+    assert not any(name.startswith("image") for name in result["downloads"])
+    left = job_objects(stack, job_id)
+    assert left and not any(
+        key.startswith(keys.upload_prefix(job_id)) or "/image" in key for key in left
+    ), left
+
+
+def test_a_capture_with_store_images_keeps_its_photos(stack, sample):
+    created = request_capture(stack, {"front": "bus.jpg", "card": "card.png"}, store_images=True)
+    job_id = created["job"]["job_id"]
+    assert post_file(created["views"]["card"], photo_bytes(sample, "coffee"), "image/png").ok
+    assert post_file(created["views"]["front"], photo_bytes(sample, "bus")).status_code == 204
+    assert poll_until_finished(stack, job_id, timeout=240)["status"] == "COMPLETED"
+
+    result = call(stack, "GET", f"/jobs/{job_id}/result").json()
+    assert {"image", "image_card"} <= set(result["downloads"])
+    assert keys.upload(job_id, View.CARD) in job_objects(stack, job_id)
+    assert result["calibration"]["source"] == "grey_world"  # no card in either photo
 
 
 def test_a_capture_whose_view_never_arrives_expires_naming_it(stack, sample):

@@ -156,6 +156,14 @@ CALLS: dict[str, list[AwsCall]] = {
     "FinalizeFunction": [
         AwsCall("dynamodb:GetItem", TABLE),
         AwsCall("s3:PutObject", RESULT),
+        # A capture's photos and working images, erased at its end (store_images unset).
+        AwsCall("s3:ListBucket", BUCKET, keys.upload_prefix(JOB)),
+        AwsCall("s3:ListBucket", BUCKET, keys.working_images_prefix(JOB)),
+        *(AwsCall("s3:DeleteObject", key) for key in VIEW_UPLOADS),
+        *(
+            AwsCall("s3:DeleteObject", key)
+            for key in (WORKING_IMAGE, SIDE_IMAGE, PORTRAIT_IMAGE, CARD_IMAGE)
+        ),
         AwsCall("dynamodb:UpdateItem", TABLE),
         AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # a batch's item: counted on its batch
         AwsCall("events:PutEvents", EVENT_BUS),

@@ -63,6 +63,15 @@ def record_fields(request: FinalizeRequest) -> dict[str, Any]:
     }
 
 
+def keeps_photos(state: PipelineState) -> bool:
+    """Whether the uploaded photos and working images stay for the retention period:
+    `store_images` as the job asked, by default yes for a single photo and no for a capture
+    (photos of a body, taken for its measurements)."""
+    if state.options.store_images is not None:
+        return state.options.store_images
+    return not state.views
+
+
 def _rejection_reason(state: PipelineState) -> str:
     return next(
         result.reason or "rejected"
@@ -127,6 +136,13 @@ def finalize(
             logger.info("job already finished or deleted; nothing written")
         return {"job_id": job_id, "status": current.status if current else None, "written": False}
     fields = record_fields(request)
+    keeps_images = keeps_photos(request.job)
+    if not keeps_images:  # what is erased below is not offered for download
+        fields["artifacts"] = {
+            name: key
+            for name, key in fields["artifacts"].items()
+            if not key.startswith(keys.working_images_prefix(job_id))
+        }
     result = JobResult.model_validate(
         {
             **current.to_result().model_dump(),
@@ -143,6 +159,11 @@ def finalize(
     if not job_records.finish(job_id, request.terminal, fields, erase_at=current.expires_at):
         logger.info("job finished concurrently; nothing written")
         return {"job_id": job_id, "status": None, "written": False}
+    if not keeps_images:
+        # Before the event: a retry (the event could not be sent) erases what is left.
+        store.delete_prefix(keys.upload_prefix(job_id))
+        store.delete_prefix(keys.working_images_prefix(job_id))
+        logger.info("photos erased as the job asked (store_images)")
     _announce(result, publisher, job_records)
     publish_metric("JobsFinished", 1, status=result.status.value)
     logger.info("job finished", extra={"status": result.status.value})

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 
+from silhouette.names import WORKING_IMAGE
 from silhouette.schema import View
 
 UPLOAD_PREFIX = "uploads/"
@@ -45,6 +46,12 @@ def artifact(job_id: str, name: str, extension: str) -> str:
 def artifact_prefix(job_id: str) -> str:
     """Where the stages write a job's artifacts."""
     return f"artifacts/{job_id}/"
+
+
+def working_images_prefix(job_id: str) -> str:
+    """What every working image's key starts with (the photo's and each view's: `image`,
+    `image_side`, ...), and no other artifact's."""
+    return f"{artifact_prefix(job_id)}{WORKING_IMAGE}"
 
 
 def result(job_id: str) -> str:

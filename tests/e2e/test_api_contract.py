@@ -23,6 +23,7 @@ OPERATIONS = (
     "GET /jobs/{job_id}",
     "GET /jobs/{job_id}/result",
     "DELETE /jobs/{job_id}",
+    "GET /jobs/{job_id}/measurements.csv",
     "GET /health",
     "POST /webhooks/minio",
     "POST /batches",

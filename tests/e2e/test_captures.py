@@ -4,6 +4,8 @@ starts once the last has arrived, and a view that never comes expires the job, n
 
 from __future__ import annotations
 
+import csv
+import io
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -80,6 +82,12 @@ def test_a_capture_starts_once_its_last_view_arrives_and_measures_the_body(stack
         depth = measured["values"][name]
         assert depth["status"] == "missing" and "side view" in depth["reason"], depth
     assert measured["confidence"] < 0.5 and measured["notes"]
+    sheet = call(stack, "GET", f"/jobs/{job_id}/measurements.csv")
+    assert sheet.status_code == 200 and sheet.headers["Content-Type"].startswith("text/csv")
+    rows = {row["measurement"]: row for row in csv.DictReader(io.StringIO(sheet.text))}
+    assert list(rows) == list(measured["values"])
+    assert float(rows["hip_width"]["value_cm"]) == hips["value_cm"]
+    assert rows["hip_depth"]["reason"] == measured["values"]["hip_depth"]["reason"]
     picture = requests.get(result["downloads"]["measurements"]["url"], timeout=30)
     assert picture.content.startswith(b"\xff\xd8")  # the measured lines and values, a JPEG
     for artifact in ("person_mask_side", "cutout_side", "overlay", "measurements"):
@@ -179,5 +187,7 @@ def test_a_single_photo_job_is_unchanged_by_captures(stack, sample):
     assert poll_until_finished(stack, created["job"]["job_id"])["status"] == "COMPLETED"
     result = call(stack, "GET", f"/jobs/{created['job']['job_id']}/result").json()
     assert result["measurements"]["status"] == "off"
+    sheet = call(stack, "GET", f"/jobs/{created['job']['job_id']}/measurements.csv")
+    assert sheet.status_code == 404 and "measurements" in sheet.json()["message"]
     assert result["skin"]["status"] in ("ok", "unknown")
     assert result["side_person"] is None

@@ -44,6 +44,7 @@ from silhouette.service import batch_webhooks, batches, jobs
 from silhouette.service.batch_records import BatchSource
 from silhouette.service.batches import BatchProgress
 from silhouette.service.health import Health, check_health
+from silhouette.service.measurement_sheet import measurements_csv
 from silhouette.service.observability import log_keys, logger
 from silhouette.service.starter import start_uploads
 from silhouette.service.tenants import tenant_of_key
@@ -446,6 +447,36 @@ def get_result(job_id: str) -> ResultWithDownloads:
             409, "not_finished", f"job is {result.status.value}; poll /jobs/{job_id} until it ends"
         )
     return ResultWithDownloads(**result.model_dump(), downloads=jobs.downloads(result))
+
+
+@app.get(
+    "/jobs/<job_id>/measurements.csv",
+    summary="A finished job's body measurements as CSV (one row per measurement)",
+    responses={
+        **_responses(200, *_GUARDED, 404, 409),
+        200: {
+            "description": "OK",
+            "headers": _REQUEST_ID_DOCUMENTED,
+            "content": {"text/csv": {"schema": {"type": "string"}}},
+        },
+    },
+    security=_KEY_SECURITY,
+)
+def get_measurements_csv(job_id: str):  # unannotated: the body is CSV, not a model
+    result = jobs.get_job(_tenant(), job_id)
+    if not result.status.is_terminal:
+        raise ApiError(
+            409, "not_finished", f"job is {result.status.value}; poll /jobs/{job_id} until it ends"
+        )
+    measured = result.measurements
+    if measured is None or measured.status == "off":
+        raise ApiError(404, "not_found", "the job has no measurements (options.measurements)")
+    return Response(
+        status_code=200,
+        content_type="text/csv",
+        body=measurements_csv(measured),
+        headers={"Content-Disposition": f'attachment; filename="{job_id[:8]}-measurements.csv"'},
+    )
 
 
 @app.delete(

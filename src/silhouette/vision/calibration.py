@@ -1,9 +1,9 @@
 """Colour calibration and ID-1 card detection: the white balance of a photo, and a scale in mm.
 
 **The card** (`find_card`): an ISO/IEC 7810 ID-1 card (a bank card, an ID card: 85.60 x 53.98 mm,
-corners rounded with r = 3.18 mm). Candidates come from straight edges: LSD segments of the grey
-and of the saturation of the photo shrunk to at most 1024 px, collinear pieces joined, and
-cycles of four segments meeting near their ends. (Closed contours of Canny, adaptive and Otsu
+corners rounded with r = 3.18 mm). Candidates come from straight edges: LSD segments of the
+CIELAB channels of the photo shrunk to at most 1024 px, collinear pieces joined, and cycles of
+four segments meeting near their ends. (Closed contours of Canny, adaptive and Otsu
 maps came first, but a card's outline is seldom a contour of its own: it touches other edges,
 and a stripe or print across the card splits it.) Each candidate is refined on the full-size
 photo: each side is located to a fraction of a pixel from the colour step across it (probes
@@ -37,12 +37,12 @@ separate `reference` photo taken in the same light and then in the photo itself:
    card still gives a scale, but no white;
 3. otherwise an estimate (`estimated=True`): shades of grey (Finlayson & Trezzi, 2004), the 6-norm
    of linear RGB over the pixels neither clipped nor nearly black, adapted to D65 the same way.
-   It assumes the scene averages to grey; the 6-norm leans towards the bright surfaces, which
-   are more often lit whites and greys than the mean is (p = 6 did best in their tests, better
-   than grey world, p = 1, and max-RGB, p = infinity). A photo dominated by one colour (a field
-   of grass, an orange suit) still misleads it, so its correction is capped: the white point
-   moves by at most DeltaE2000 15, about the distance from D65 to a 4000 K white. A stronger real
-   cast is then under-corrected rather than a colourful scene turned grey.
+   It assumes the scene averages to grey; the 6-norm leans towards bright surfaces, more often
+   lit whites and greys than the mean is (Finlayson and Trezzi found p = 6 better than grey
+   world, p = 1, and max-RGB, p = infinity). A photo dominated by one colour (a field of grass,
+   an orange suit) still misleads it, so its correction is capped: the white point moves by at
+   most DeltaE2000 15, the distance from D65 to a 4700 K or a 10000 K light. A stronger real cast
+   (tungsten, 2856 K, is 26 away) is then under-corrected rather than a colourful scene greyed.
 Cards and estimates correct white balance only: each matrix keeps the luminance of the scene's
 white, so the photo's exposure is unchanged. The chart's matrix is scaled the same way.
 """
@@ -81,18 +81,25 @@ MAX_TILT_DEGREES = 45.0
 # Focal lengths (in photo diagonals) a photo may have been taken with: a phone's main camera
 # about 0.6 (26 mm equivalent), a short telephoto or a cropped photo up to 3.
 FOCAL_LENGTH_RANGE = (0.4, 3.0)
-# Candidates: straight segments at least this share of the smallest card's short side ...
+# Candidates (see _candidate_quads): segments at least this share of the smallest card's short
+# side, the longest MAX_SEGMENTS of them;
 SEGMENT_MIN_SHARE = 0.4
-MAX_SEGMENTS = 600  # the longest, of a busy photo's thousands
-MERGE_ANGLE_DEGREES = 6.0  # ... joined when on one line (short pieces' angles are rough; ends
-MERGE_OFFSET_PX = 2.5  # this close to the longer one's line) ...
-MERGE_GAP_SHARE = 0.8  # ... with a gap under this share of their lengths; ...
-CORNER_BEYOND_PX = 3.0  # ... meeting at a corner this far past an end (rounded or hidden
-CORNER_BEYOND_SHARE = 0.5  # corners), plus this share of the segment, or inside it by
-CORNER_INSIDE_SHARE = 0.3  # this share; ...
-MIN_QUAD_COVERAGE = 0.5  # ... and covering at least half the quadrilateral's perimeter.
-LINKS_PER_END = 8
-MAX_QUADS = 100  # the best covered distinct ones are refined
+MAX_SEGMENTS = 600
+# pieces of one line joined: within this angle (a short piece's is rough), ends this close to
+# the longer one's line, the gap under this share of their summed lengths;
+MERGE_ANGLE_DEGREES = 6.0
+MERGE_OFFSET_PX = 2.5
+MERGE_GAP_SHARE = 0.8
+# two segments meet at a corner where their lines cross past an end (a rounded or hidden
+# corner) by at most this, plus this share of the longer one, or inside it by this share;
+CORNER_BEYOND_PX = 3.0
+CORNER_BEYOND_SHARE = 0.5
+CORNER_INSIDE_SHARE = 0.3
+LINKS_PER_END = 8  # the closest corners at each end
+# four segments closing a quad must cover this share of its perimeter; the best covered
+# distinct quads are refined.
+MIN_QUAD_COVERAGE = 0.5
+MAX_QUADS = 100
 SAME_QUAD_PX = 3.0  # quads whose corners are all this close are one
 SIDE_SPAN = (0.12, 0.88)  # probe each side here: clear of the rounded corners
 COARSE_PROBES, FINE_PROBES = 24, 48  # per side

@@ -11,11 +11,22 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 import requests
+from PIL import Image
 
 from silhouette.schema import View
 from silhouette.service import keys, records
 from silhouette.settings import get_settings
 from tests.e2e.test_api import call, job_objects, poll_until_finished, post_file
+from tests.synthetic_scenes import (
+    TUNGSTEN_LIKE,
+    card_texture,
+    chart_texture,
+    load,
+    pinhole_homography,
+    render,
+    true_mm_per_px,
+    with_cast,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -191,3 +202,41 @@ def test_a_single_photo_job_is_unchanged_by_captures(stack, sample):
     assert sheet.status_code == 404 and "measurements" in sheet.json()["message"]
     assert result["skin"]["status"] in ("ok", "unknown")
     assert result["side_person"] is None
+
+
+def test_a_card_in_the_photo_scales_it_and_a_chart_balances_its_colours(stack, sample):
+    # A card drawn 150 px long on the dark coat beside the subject (the detector needs the
+    # card's edges to contrast with what is behind them, and about 120 px; the scale this gives
+    # is not a real person's, but the stage must carry it through exactly), and the card view, a
+    # colour chart on a table: both under the same tungsten-like light.
+    bus = load(sample.path("bus"))
+    held = pinhole_homography(bus.shape[:2], (400, 560), 150, tilt=20, tilt_axis=30, roll=5)
+    front = with_cast(render(bus, held, *card_texture()), TUNGSTEN_LIKE)
+    table = load(sample.path("coffee"))
+    chart_pose = pinhole_homography(table.shape[:2], (300, 200), 260, tilt=15, tilt_axis=60, roll=0)
+    chart_view = with_cast(render(table, chart_pose, *chart_texture()), TUNGSTEN_LIKE)
+    created = request_capture(stack, {"front": "front.png", "card": "chart.png"})
+    for view, image in (("card", chart_view), ("front", front)):
+        assert post_file(created["views"][view], png(image), "image/png").status_code == 204
+    job_id = created["job"]["job_id"]
+    assert poll_until_finished(stack, job_id, timeout=300)["status"] == "COMPLETED"
+
+    result = call(stack, "GET", f"/jobs/{job_id}/result").json()
+    calibration = result["calibration"]
+    assert (calibration["source"], calibration["found_in"]) == ("colour_checker", "card")
+    assert calibration["residual_delta_e"] < 3 and calibration["cct_before_k"] < 5500
+    card = calibration["card"]  # the one in the front photo: the scale
+    assert card["mm_per_px"] == pytest.approx(true_mm_per_px(held), rel=0.015)
+    measured = result["measurements"]
+    assert measured["scale"]["source"] == "card"
+    assert measured["scale"]["cm_per_px"] == pytest.approx(card["mm_per_px"] / 10, rel=1e-3)
+    shoulders = measured["values"]["shoulder_width"]
+    assert shoulders["value_cm"] == pytest.approx(
+        shoulders["value_px"] * measured["scale"]["cm_per_px"], abs=0.1
+    )
+
+
+def png(image) -> bytes:
+    output = io.BytesIO()
+    Image.fromarray(image).save(output, format="PNG")
+    return output.getvalue()

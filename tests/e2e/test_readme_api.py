@@ -116,3 +116,31 @@ def test_the_readme_batch_walk_through(stack, sample, tmp_path):
     with zipfile.ZipFile(tmp_path / f"{stem}-results.zip") as results:
         assert "report.csv" in results.namelist()
         assert rows["bus.jpg"]["cutout_file"] in results.namelist()
+
+
+@pytest.mark.skipif(not (shutil.which("curl") and shutil.which("jq")), reason="needs curl, jq")
+def test_the_readme_capture_walk_through(stack, sample, eval_set, tmp_path):
+    steps = readme_steps("### Body analysis")
+    assert sorted(steps) == [1, 2, 3, 4]
+    (tmp_path / "front.jpg").write_bytes(sample.path("bus").read_bytes())
+    (tmp_path / "side.jpg").write_bytes(eval_set.path("messi").read_bytes())
+    (tmp_path / "portrait.png").write_bytes(sample.path("astronaut").read_bytes())
+    run = step_runner(stack, steps, tmp_path, "JOB")
+
+    run(1, 2)
+    job_id = json.loads((tmp_path / "capture.json").read_text())["job"]["job_id"]
+    deadline = time.monotonic() + 240
+    while (status := json.loads(run(3, value=job_id)))["status"] not in FINISHED:
+        assert time.monotonic() < deadline, status
+        time.sleep(1)
+    assert status["status"] == "COMPLETED"
+    skin, source, hip_width = map(
+        json.loads, re.split(r"\n(?=[{\"])", run(4, value=job_id).strip())
+    )
+
+    assert skin["status"] == "ok" and skin["view"] == "portrait"
+    assert source == "grey_world"
+    assert hip_width["status"] == "ok" and hip_width["error_cm"] > 0
+    with (tmp_path / "measurements.csv").open(newline="") as sheet:
+        rows = {row["measurement"]: row for row in csv.DictReader(sheet)}
+    assert float(rows["hip_width"]["value_cm"]) == hip_width["value_cm"]

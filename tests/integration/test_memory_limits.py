@@ -32,7 +32,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from silhouette.names import CLOTHING_MASK, PERSON_MASK, PROJECT_ROOT
+from silhouette.names import CLOTHING_MASK, CUTOUT, PERSON_MASK, PROJECT_ROOT
 from silhouette.pipeline import PIPELINE
 from silhouette.schema import PipelineState, Stage, StageResult
 from silhouette.service import keys
@@ -89,14 +89,22 @@ def _with_sample_pose(
     """Pose and segment results for the later stages: the sample's, scaled as the photo was."""
     mask = bench.fill(sample.person_mask, case.width, case.height, cv2.INTER_NEAREST)
     mask_key = keys.artifact(SAMPLE_JOB_ID, PERSON_MASK, "png")
-    bench.DirectoryStore(case_dir / "objects").put(mask_key, imaging.encode_png(mask), "image/png")
+    store = bench.DirectoryStore(case_dir / "objects")
+    store.put(mask_key, imaging.encode_png(mask), "image/png")
+    # The cutout (what measure reads): the mask as its alpha.
+    cutout_key = keys.artifact(SAMPLE_JOB_ID, CUTOUT, "png")
+    cutout = np.zeros((*mask.shape, 4), np.uint8)
+    cutout[..., 3] = mask
+    store.put(cutout_key, imaging.encode_png(cutout), "image/png")
     sample_height, sample_width = sample.person_mask.shape
     scale = min(case.width / sample_width, case.height / sample_height)
     person = _scaled_person(person_of(sample).model_dump(mode="json"), scale)
     state.stages[Stage.POSE] = StageResult(
         artifacts={PERSON_MASK: mask_key}, facts={"person": person}
     )
-    state.stages[Stage.SEGMENT] = StageResult(artifacts={CLOTHING_MASK: mask_key})
+    state.stages[Stage.SEGMENT] = StageResult(
+        artifacts={CLOTHING_MASK: mask_key, CUTOUT: cutout_key}
+    )
 
 
 @pytest.fixture(scope="session")

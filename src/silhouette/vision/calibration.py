@@ -305,6 +305,12 @@ def calibrate(image: np.ndarray, reference: np.ndarray | None = None) -> ColourC
     return _grey_world_calibration(photos[-1][1], card, card_found_in)
 
 
+def grey_world(image: np.ndarray) -> ColourCalibration:
+    """The capped shades-of-grey estimate alone, without looking for a chart or a card (for a
+    photo nobody asked to be measured: the search costs 0.1-0.6 s)."""
+    return _grey_world_calibration(_as_rgb(image), None, None)
+
+
 def apply(image: np.ndarray, calibration: ColourCalibration) -> np.ndarray:
     """`image` (RGB uint8) corrected: sRGB decoded to linear, the matrix, clipped, re-encoded."""
     return correct_rgb(_as_rgb(image), calibration)

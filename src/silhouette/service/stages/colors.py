@@ -28,6 +28,7 @@ from silhouette.vision.calibration import (
     apply,
     calibrate,
     find_card,
+    grey_world,
 )
 from silhouette.vision.colors import dominant_colors
 from silhouette.vision.types import DominantColor
@@ -40,7 +41,10 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     card_view = None
     if View.CARD in state.views:
         card_view = imaging.decode(store.get(state.artifact(of_view(WORKING_IMAGE, View.CARD))))
-    calibration = calibrate(image, card_view)
+    # A reference is looked for where one is likely and useful: in a capture, or a photo taken
+    # to be measured (a card in it is also the scale).
+    searched = bool(state.views) or state.options.measurements
+    calibration = calibrate(image, card_view) if searched else grey_world(image)
     clothing = imaging.decode(store.get(state.artifact(CLOTHING_MASK))) > 0
     note = state.stages[Stage.SEGMENT].facts.get("clothing", {}).get("reason")
     colors = [] if note else dominant_colors(_corrected(image, calibration), clothing)
@@ -48,7 +52,7 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     return StageResult(
         facts={
             "calibration": calibration_of(
-                calibration, _card_in_photo(image, calibration)
+                calibration, _card_in_photo(image, calibration, searched)
             ).model_dump(mode="json"),
             "colors": found,
             "colors_note": note,
@@ -60,10 +64,12 @@ def _corrected(image: np.ndarray, calibration: ColourCalibration) -> np.ndarray:
     return image if calibration.estimated else apply(image, calibration)
 
 
-def _card_in_photo(image: np.ndarray, calibration: ColourCalibration) -> CardDetection | None:
+def _card_in_photo(
+    image: np.ndarray, calibration: ColourCalibration, searched: bool
+) -> CardDetection | None:
     """The card in the photo (the front view), whose plane the measurements can be scaled in;
     the calibration found it already unless it used the card view."""
-    if calibration.found_in == "image":
+    if not searched or calibration.found_in == "image":
         return calibration.card
     return find_card(image)
 

@@ -241,8 +241,13 @@ def own_cost(run: Run, bare: Bare) -> tuple[list[tuple[float, float]], str]:
 
 
 def fast_stage_ms(fast: Run) -> dict[str, float]:
-    """Stage compute per photo in fast mode: each analysis stage's median warm duration."""
-    return {stage.value: median(warm_ms(fast, function_of(stage))) for stage in ANALYSIS}
+    """Stage compute per photo in fast mode: the median warm duration of each analysis stage
+    the photos ran (a stage they did not ask for, e.g. measure, is not counted)."""
+    return {
+        stage.value: median(durations)
+        for stage in ANALYSIS
+        if (durations := warm_ms(fast, function_of(stage)))
+    }
 
 
 # Sections -----------------------------------------------------------------------------------

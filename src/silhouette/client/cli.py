@@ -423,7 +423,12 @@ def demo(out: Path) -> None:
         title=f"Silhouette demo: {len(jobs)} photos in {time.monotonic() - started:.1f}s",
         box=box.SIMPLE,
     )
-    stages = [stage.value for stage in Stage if stage != Stage.FINALIZE]
+    # The stages some photo ran (the demo asks for no measurements, say).
+    stages = [
+        stage.value
+        for stage in Stage
+        if any(stage.value in (job.result or {}).get("timings_ms", {}) for job in jobs)
+    ]
     for column in ("photo", "status", "size", *[f"{s} ms" for s in stages], "total", "reason"):
         table.add_column(column, overflow="fold")
     for job in jobs:

@@ -6,6 +6,7 @@ through the local API gateway with the stack's keys (see tests/conftest.py)."""
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 import threading
@@ -109,6 +110,13 @@ def execution_history(stack: EmbeddedStack, job_id: str) -> list[dict[str, Any]]
     sfn = stack.client("stepfunctions")
     arn = job_execution(stack, job_id)
     return sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+
+
+def interruptible() -> None:
+    """A `preexec_fn` that lets Ctrl-C (SIGINT) reach the child as from a terminal, even when
+    the tests run in the background: a shell's background job ignores SIGINT, its children
+    inherit that, and Python then installs no KeyboardInterrupt handler at all."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
 def silhouette_command(*args: str) -> list[str]:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.e2e.helpers import silhouette_command
+from tests.e2e.helpers import interruptible, silhouette_command
 
 pytestmark = pytest.mark.e2e
 
@@ -71,6 +71,7 @@ def test_ctrl_c_stops_cleanly_with_exit_code_130_and_leaves_no_process(tmp_path,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        preexec_fn=interruptible,
     )
     try:
         first = analyze.stdout.readline()  # printed once the stack is up

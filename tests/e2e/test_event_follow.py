@@ -16,7 +16,12 @@ import pytest
 
 from silhouette.local.stack import free_port
 from silhouette.names import DEFAULT_REGION
-from tests.e2e.helpers import analyze_on_served_stack, served_stack, silhouette_command
+from tests.e2e.helpers import (
+    analyze_on_served_stack,
+    interruptible,
+    served_stack,
+    silhouette_command,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -62,6 +67,7 @@ def test_events_follow_prints_a_finished_job_and_cleans_up_on_ctrl_c(sample, tmp
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=interruptible,
         )
         try:
             _next_line(_lines(follower.stderr), 60, "reading silhouette.job events")

@@ -21,6 +21,12 @@ def subject(state: PipelineState) -> Subject:
     return subject_of(Person.model_validate(state.stages[Stage.POSE].facts["person"]))
 
 
+def side_subject(state: PipelineState) -> Subject | None:
+    """The subject in a capture's side view, None when there is no side view or nobody in it."""
+    side_person = state.stages[Stage.POSE].facts.get("side_person")
+    return subject_of(Person.model_validate(side_person)) if side_person else None
+
+
 def subject_of(person: Person) -> Subject:
     return Subject(
         keypoints=[

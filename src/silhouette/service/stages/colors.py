@@ -67,10 +67,14 @@ def _corrected(image: np.ndarray, calibration: ColourCalibration) -> np.ndarray:
 def _card_in_photo(
     image: np.ndarray, calibration: ColourCalibration, searched: bool
 ) -> CardDetection | None:
-    """The card in the photo (the front view), whose plane the measurements can be scaled in;
-    the calibration found it already unless it used the card view."""
-    if not searched or calibration.found_in == "image":
+    """The card in the photo (the front view), whose plane the measurements can be scaled in.
+    The calibration searched the photo for a card unless it stopped at a colour chart or at a
+    card in the card view: only then is the photo searched again."""
+    if calibration.card is not None and calibration.found_in == "image":
         return calibration.card
+    photo_searched = calibration.source == "grey_world" and calibration.found_in != "reference"
+    if not searched or photo_searched:
+        return None
     return find_card(image)
 
 

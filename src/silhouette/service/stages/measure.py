@@ -12,7 +12,6 @@ from silhouette.schema import (
     Calibration,
     MeasuredLine,
     Measurement,
-    Person,
     PipelineState,
     Scale,
     Stage,
@@ -20,7 +19,7 @@ from silhouette.schema import (
     View,
 )
 from silhouette.service.storage import ArtifactStore
-from silhouette.service.subject import subject, subject_of
+from silhouette.service.subject import side_subject, subject
 from silhouette.vision import imaging
 from silhouette.vision import measurements as body
 
@@ -28,9 +27,9 @@ from silhouette.vision import measurements as body
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     front = _front_view(state, store)
     side = None
-    if side_person := state.stages[Stage.POSE].facts.get("side_person"):
+    if side_person := side_subject(state):
         side_mask = _silhouette(store, state.artifact(of_view(CUTOUT, View.SIDE)))
-        side = body.BodyView(side_mask, subject_of(Person.model_validate(side_person)).keypoints)
+        side = body.BodyView(side_mask, side_person.keypoints)
     measured = body.measure_body(front, side, state.options.height_cm)
     return StageResult(facts={"measurements": measurements_of(measured).model_dump(mode="json")})
 

@@ -13,7 +13,6 @@ from silhouette.schema import (
     Colour,
     Face,
     Measurement,
-    Person,
     PipelineState,
     Stage,
     StageResult,
@@ -21,7 +20,7 @@ from silhouette.schema import (
 )
 from silhouette.service import keys
 from silhouette.service.storage import ArtifactStore
-from silhouette.service.subject import box, subject, subject_of
+from silhouette.service.subject import box, side_subject, subject
 from silhouette.vision import imaging
 from silhouette.vision.measurement_picture import (
     MeasuredSegment,
@@ -70,10 +69,9 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
         )
         if measured.status == "ok":
             views = {View.FRONT.value: _shown(image, person.bbox)}
-            if side_person := state.stages[Stage.POSE].facts.get("side_person"):
+            if side_person := side_subject(state):
                 side = state.artifact(of_view(WORKING_IMAGE, View.SIDE))
-                side_box = subject_of(Person.model_validate(side_person)).bbox
-                views[View.SIDE.value] = _shown(imaging.decode(store.get(side)), side_box)
+                views[View.SIDE.value] = _shown(imaging.decode(store.get(side)), side_person.bbox)
             picture = render_measurements(views, _rows(measured), _summary(measured))
             artifacts[MEASUREMENT_PICTURE] = keys.artifact(state.job_id, MEASUREMENT_PICTURE, "jpg")
             store.put(artifacts[MEASUREMENT_PICTURE], picture, "image/jpeg")

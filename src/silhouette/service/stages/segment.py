@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 
 from silhouette.names import CLOTHING_MASK, CUTOUT, PERSON_MASK, WORKING_IMAGE, of_view
-from silhouette.schema import Person, PipelineState, Stage, StageResult, View
+from silhouette.schema import PipelineState, StageResult, View
 from silhouette.service import keys
 from silhouette.service.storage import ArtifactStore
-from silhouette.service.subject import Subject, subject, subject_of
+from silhouette.service.subject import Subject, side_subject, subject
 from silhouette.vision import imaging
 from silhouette.vision.model_files import model_version
 from silhouette.vision.segmentation import Segmentation, cutout_png, segment_person
@@ -26,10 +26,9 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     store.put(clothing_key, clothing_png, "image/png")
     artifacts = {CUTOUT: cutout_key, CLOTHING_MASK: clothing_key}
     sources = {result.source}
-    if side_person := state.stages[Stage.POSE].facts.get("side_person"):
+    if side_person := side_subject(state):
         side_image = imaging.decode(store.get(state.artifact(of_view(WORKING_IMAGE, View.SIDE))))
-        side_subject = subject_of(Person.model_validate(side_person))
-        side = _segmented(state, store, side_image, of_view(PERSON_MASK, View.SIDE), side_subject)
+        side = _segmented(state, store, side_image, of_view(PERSON_MASK, View.SIDE), side_person)
         side_cutout = of_view(CUTOUT, View.SIDE)
         artifacts[side_cutout] = keys.artifact(state.job_id, side_cutout, "png")
         store.put(artifacts[side_cutout], cutout_png(side_image, side.alpha), "image/png")

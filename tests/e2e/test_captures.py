@@ -106,9 +106,7 @@ def test_a_capture_starts_once_its_last_view_arrives_and_measures_the_body(stack
     # Without store_images, a capture's photos and working images are gone once it has ended.
     assert not any(name.startswith("image") for name in result["downloads"])
     left = job_objects(stack, job_id)
-    assert left and not any(
-        key.startswith(keys.upload_prefix(job_id)) or "/image" in key for key in left
-    ), left
+    assert left and not any(key.startswith(keys.PHOTO_PREFIXES) for key in left), left
 
 
 def test_a_capture_with_store_images_keeps_its_photos(stack, sample):
@@ -120,8 +118,27 @@ def test_a_capture_with_store_images_keeps_its_photos(stack, sample):
 
     result = call(stack, "GET", f"/jobs/{job_id}/result").json()
     assert {"image", "image_card"} <= set(result["downloads"])
-    assert keys.upload(job_id, View.CARD) in job_objects(stack, job_id)
+    stored = job_objects(stack, job_id)
+    assert keys.upload(job_id, View.CARD) in stored
     assert result["calibration"]["source"] == "grey_world"  # no card in either photo
+
+    # The bucket's lifecycle keeps the photos the job stored for KeptPhotoDays, and what was
+    # derived from them (cutouts, masks, pictures, result.json) for the retention period.
+    bucket = stack.outputs["PhotoBucketName"]
+    rules = stack.client("s3").get_bucket_lifecycle_configuration(Bucket=bucket)["Rules"]
+    kept_days, retention_days = (
+        int(stack.template.ref(name)) for name in ("KeptPhotoDays", "ResultRetentionDays")
+    )
+    assert kept_days < retention_days
+    photos = {key for key in stored if key.startswith(keys.PHOTO_PREFIXES)}
+    assert keys.working_image(job_id, "image") in photos and len(photos) == 4, stored
+    for key in stored:
+        expires_in = min(
+            rule["Expiration"]["Days"]
+            for rule in rules
+            if rule["Status"] == "Enabled" and key.startswith(rule["Filter"].get("Prefix", ""))
+        )
+        assert expires_in == (kept_days if key in photos else retention_days), key
 
 
 def test_a_capture_whose_view_never_arrives_expires_naming_it(stack, sample):

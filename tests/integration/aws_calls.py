@@ -48,7 +48,7 @@ def _object(key: str) -> str:
 
 
 UPLOAD = _object(keys.upload(JOB))
-WORKING_IMAGE = _object(keys.artifact(JOB, "image", "png"))
+WORKING_IMAGE = _object(keys.working_image(JOB, "image"))
 PERSON_MASK = _object(keys.artifact(JOB, "person_mask", "png"))
 CUTOUT = _object(keys.artifact(JOB, "cutout", "png"))
 CLOTHING_MASK = _object(keys.artifact(JOB, "clothing_mask", "png"))
@@ -58,9 +58,9 @@ RESULT = _object(keys.result(JOB))
 MEASUREMENT_PICTURE = _object(keys.artifact(JOB, "measurements", "jpg"))
 # A capture's views: their uploads and what the stages make of the other views.
 VIEW_UPLOADS = tuple(_object(keys.upload(JOB, view)) for view in View)
-SIDE_IMAGE = _object(keys.artifact(JOB, "image_side", "png"))
-PORTRAIT_IMAGE = _object(keys.artifact(JOB, "image_portrait", "png"))
-CARD_IMAGE = _object(keys.artifact(JOB, "image_card", "png"))
+SIDE_IMAGE = _object(keys.working_image(JOB, "image_side"))
+PORTRAIT_IMAGE = _object(keys.working_image(JOB, "image_portrait"))
+CARD_IMAGE = _object(keys.working_image(JOB, "image_card"))
 SIDE_PERSON_MASK = _object(keys.artifact(JOB, "person_mask_side", "png"))
 SIDE_CUTOUT = _object(keys.artifact(JOB, "cutout_side", "png"))
 DOWNLOADS = (
@@ -99,6 +99,12 @@ def _stage(reads: tuple[str, ...], writes: tuple[str, ...]) -> list[AwsCall]:
         *(AwsCall("s3:PutObject", key) for key in writes),
         AwsCall("dynamodb:GetItem", TABLE),
         AwsCall("s3:ListBucket", BUCKET, keys.artifact_prefix(JOB)),
+        # Ingest's writes include the working images, which live apart (keys.WORKING_PREFIX).
+        *(
+            [AwsCall("s3:ListBucket", BUCKET, keys.working_images_prefix(JOB))]
+            if WORKING_IMAGE in writes
+            else []
+        ),
         *(AwsCall("s3:DeleteObject", key) for key in writes),
     ]
 

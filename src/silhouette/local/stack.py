@@ -289,6 +289,16 @@ class EmbeddedStack:
                 for rule in properties["CorsConfiguration"]["CorsRules"]
             ]
             s3.put_bucket_cors(Bucket=name, CORSConfiguration={"CORSRules": rules})
+        if "LifecycleConfiguration" in properties:  # moto records the rules; it expires nothing
+            s3.put_bucket_lifecycle_configuration(
+                Bucket=name,
+                LifecycleConfiguration={
+                    "Rules": [
+                        _lifecycle_rule(rule)
+                        for rule in properties["LifecycleConfiguration"]["Rules"]
+                    ]
+                },
+            )
         notifications = properties.get("NotificationConfiguration", {})
         if notifications.get("EventBridgeConfiguration", {}).get("EventBridgeEnabled"):
             s3.put_bucket_notification_configuration(
@@ -389,3 +399,18 @@ class EmbeddedStack:
             roleArn=role,
             type=properties.get("Type", "STANDARD"),
         )
+
+
+def _lifecycle_rule(rule: dict[str, Any]) -> dict[str, Any]:
+    """A CloudFormation lifecycle rule in the shape of S3's API."""
+    converted: dict[str, Any] = {
+        "ID": rule["Id"],
+        "Status": rule["Status"],
+        "Filter": {"Prefix": rule.get("Prefix", "")},
+    }
+    if "ExpirationInDays" in rule:
+        converted["Expiration"] = {"Days": int(rule["ExpirationInDays"])}
+    if abort := rule.get("AbortIncompleteMultipartUpload"):
+        days = int(abort["DaysAfterInitiation"])
+        converted["AbortIncompleteMultipartUpload"] = {"DaysAfterInitiation": days}
+    return converted

@@ -81,12 +81,20 @@ def run_stage(
         if job_records.find(state.job_id) is None:
             # Deleted while the stage ran (its execution stopped, the user erased it): what
             # the stage just wrote must not outlive the erasure.
-            store.delete_prefix(keys.artifact_prefix(state.job_id))
+            for prefix in _output_prefixes(state.job_id, result):
+                store.delete_prefix(prefix)
             raise PermanentError(f"job {state.job_id} was deleted while {stage.value} ran")
     duration_ms = round((perf_counter() - started) * 1000)
     publish_metric("StageDuration", duration_ms, MetricUnit.Milliseconds, stage=stage.value)
     logger.info("stage finished", extra={"outcome": result.outcome, "duration_ms": duration_ms})
     return result.model_copy(update={"duration_ms": duration_ms})
+
+
+def _output_prefixes(job_id: str, result: StageResult) -> list[str]:
+    """Where a stage's writes land: the artifacts, and for ingest the working images."""
+    working = keys.working_images_prefix(job_id)
+    wrote_working = any(key.startswith(working) for key in result.artifacts.values())
+    return [keys.artifact_prefix(job_id)] + ([working] if wrote_working else [])
 
 
 def stage_handler(stage: Stage, logic: StageLogic) -> Handler:

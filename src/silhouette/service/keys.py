@@ -6,10 +6,14 @@ from __future__ import annotations
 
 import re
 
-from silhouette.names import WORKING_IMAGE
 from silhouette.schema import View
 
 UPLOAD_PREFIX = "uploads/"
+# The photos as decoded (ingest's working images) live apart from the derived artifacts, so
+# that a bucket lifecycle rule can keep photos for fewer days than results (template.yaml).
+WORKING_PREFIX = "working/"
+# Every prefix holding photos of people rather than results derived from them.
+PHOTO_PREFIXES = (UPLOAD_PREFIX, WORKING_PREFIX)
 # A single photo is `original`; a capture's views are named after their view (schema.View).
 _UPLOAD_KEY = re.compile(
     r"^uploads/(?P<job_id>[0-9a-f]{32})/(?P<name>original|front|side|portrait|card)$"
@@ -48,10 +52,13 @@ def artifact_prefix(job_id: str) -> str:
     return f"artifacts/{job_id}/"
 
 
+def working_image(job_id: str, name: str) -> str:
+    """Where ingest writes a working image (`image`, `image_side`, ...)."""
+    return f"{working_images_prefix(job_id)}{name}.png"
+
+
 def working_images_prefix(job_id: str) -> str:
-    """What every working image's key starts with (the photo's and each view's: `image`,
-    `image_side`, ...), and no other artifact's."""
-    return f"{artifact_prefix(job_id)}{WORKING_IMAGE}"
+    return f"{WORKING_PREFIX}{job_id}/"
 
 
 def result(job_id: str) -> str:
@@ -60,7 +67,12 @@ def result(job_id: str) -> str:
 
 def job_prefixes(job_id: str) -> tuple[str, ...]:
     """Every prefix under which a job stores objects (for deletion)."""
-    return (upload_prefix(job_id), artifact_prefix(job_id), f"results/{job_id}/")
+    return (
+        upload_prefix(job_id),
+        working_images_prefix(job_id),
+        artifact_prefix(job_id),
+        f"results/{job_id}/",
+    )
 
 
 def batch_source(batch_id: str) -> str:

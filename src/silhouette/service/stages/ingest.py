@@ -25,7 +25,7 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
                 raise
             raise RejectedInput(f"{view.value} view: {rejection.reason}") from rejection
         name = WORKING_IMAGE if view == View.FRONT else of_view(WORKING_IMAGE, view.value)
-        artifacts[name] = keys.artifact(state.job_id, name, "png")
+        artifacts[name] = keys.working_image(state.job_id, name)
         store.put(artifacts[name], image.png, "image/png")
         facts[view] = image.facts.model_dump()
     front = facts.pop(View.FRONT)

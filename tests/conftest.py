@@ -10,14 +10,22 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from silhouette.assets import Manifest
+from silhouette.local.gateway import KeyHolder
 from silhouette.local.stack import EmbeddedStack
 from silhouette.names import PROJECT_ROOT
+from silhouette.schema import Role
 from silhouette.service.notifications import DETAIL_SCHEMA_PATH
 
 SAMPLES = Manifest.load(PROJECT_ROOT / "samples" / "manifest.json")
 EVAL_SET = PROJECT_ROOT / "samples" / "eval"
 # API key -> tenant for the embedded stack's API gateway (keys need 20+ characters).
 API_KEYS = {"key-of-tenant-a-0123456789": "tenant-a", "key-of-tenant-b-0123456789": "tenant-b"}
+# Keys of tenant-a with a role above the user keys above (schema.Role).
+TAILOR_KEY, ADMIN_KEY = "tailor-key-of-tenant-a-0123", "admin-key-of-tenant-a-01234"
+ROLE_KEYS = {
+    TAILOR_KEY: KeyHolder("tenant-a", Role.TAILOR),
+    ADMIN_KEY: KeyHolder("tenant-a", Role.ADMIN),
+}
 MINIO_WEBHOOK_TOKEN = "minio-shared-token-for-tests"
 
 
@@ -54,7 +62,7 @@ def session_stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
     with EmbeddedStack(
         log_path=log_path,
         stack_name="silhouette-test",
-        api_keys=API_KEYS,
+        api_keys={**API_KEYS, **ROLE_KEYS},
         parameters={
             "MinioWebhookToken": MINIO_WEBHOOK_TOKEN,
             "FetchFromLoopback": "true",

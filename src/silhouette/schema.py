@@ -51,6 +51,20 @@ class View(StrEnum):
     CARD = "card"
 
 
+class Role(StrEnum):
+    """What an API key may do, each role everything the one before may: a `user` analyses and
+    adjusts measurements; a `tailor` also approves them; an `admin` also reads the audit log,
+    exports and erases the tenant's data. Set by the key's `role` tag (none: `user`)."""
+
+    USER = "user"
+    TAILOR = "tailor"
+    ADMIN = "admin"
+
+    def may(self, needed: Role) -> bool:
+        order = list(Role)
+        return order.index(self) >= order.index(needed)
+
+
 class JobOptions(BaseModel):
     """Per-job choices recorded with the QUEUED job; new options never break old clients."""
 

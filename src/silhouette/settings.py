@@ -20,6 +20,7 @@ class Settings(BaseSettings):
     event_bus: str = Field("", description="EventBridge bus for job events")
     state_machine_arn: str = Field("", description="pipeline state machine (starter and API)")
     batch_table: str = Field("", description="DynamoDB table of batch records")
+    audit_table: str = Field("", description="DynamoDB table of the audit log (API only)")
     batch_state_machine_arn: str = Field("", description="batch state machine (starter)")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
 
@@ -36,6 +37,8 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         30, description="days after which a job, its photo and its artifacts are erased"
     )
+    # Audit entries outlive the jobs they name: a tenant accounts for a year's accesses.
+    audit_retention_days: int = 400
     # The sweeper looks this many days back for jobs due (it runs every few minutes; the
     # window only matters if it was down for longer).
     sweep_lookback_days: int = 7

@@ -26,7 +26,7 @@ from silhouette.local.stack import EmbeddedStack
 from silhouette.local.template import ACCOUNT_ID
 from silhouette.service import jobs, keys
 from silhouette.settings import get_settings
-from tests.conftest import API_KEYS, MINIO_WEBHOOK_TOKEN
+from tests.conftest import ADMIN_KEY, API_KEYS, MINIO_WEBHOOK_TOKEN, ROLE_KEYS, TAILOR_KEY
 from tests.e2e.helpers import execution_ended_event, job_execution, webhook_receiver
 from tests.e2e.test_api import call, poll_until_finished, post_file, request_upload
 from tests.e2e.test_start_paths import minio_event, post_minio_event
@@ -62,7 +62,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, sample: Manifest) -> list
             log_path=directory / "lambda.log",
             stack_name=STACK_NAME,
             region=REGION,
-            api_keys=API_KEYS,
+            api_keys={**API_KEYS, **ROLE_KEYS},
             parameters={
                 "MinioWebhookToken": MINIO_WEBHOOK_TOKEN,
                 "FetchFromLoopback": "true",  # the batch webhook below is on 127.0.0.1
@@ -76,7 +76,7 @@ def recorded(tmp_path_factory: pytest.TempPathFactory, sample: Manifest) -> list
 def _run_the_service(stack: EmbeddedStack, photo: Path) -> None:
     completed = _analyse(stack, photo.read_bytes(), "COMPLETED")
     rejected = _analyse(stack, b"not a photo", "REJECTED")
-    _capture(stack, photo.read_bytes())
+    _adjust_measurements(stack, _capture(stack, photo.read_bytes()))
     for path in ("/jobs", f"/jobs/{completed}", f"/jobs/{completed}/result", "/health"):
         assert call(stack, "GET", path).status_code == 200, path
     assert call(stack, "GET", "/openapi.json", key=None).status_code == 200
@@ -94,6 +94,7 @@ def _run_the_service(stack: EmbeddedStack, photo: Path) -> None:
     # The rejected, the capture, the stopped and the expired job.
     assert erased.get("erased") == 4, erased
     _run_batches(stack, photo.read_bytes())
+    _export_and_erase_the_tenant(stack)
 
 
 def _run_batches(stack: EmbeddedStack, photo: bytes) -> None:
@@ -145,16 +146,35 @@ def _analyse(stack: EmbeddedStack, photo: bytes, outcome: str) -> str:
     return job_id
 
 
-def _capture(stack: EmbeddedStack, photo: bytes) -> None:
+def _capture(stack: EmbeddedStack, photo: bytes) -> str:
     """A capture of every view (the same photo each time), measured from a stated height."""
     views = {view: {"content_type": "image/png"} for view in ("front", "side", "portrait", "card")}
     body = {"views": views, "options": {"height_cm": 170}}
     created = call(stack, "POST", "/uploads", json=body).json()
     for form in created["views"].values():
         assert post_file(form, photo, "image/png").status_code == 204
-    assert (
-        poll_until_finished(stack, created["job"]["job_id"], timeout=600)["status"] == "COMPLETED"
-    )
+    job_id = created["job"]["job_id"]
+    assert poll_until_finished(stack, job_id, timeout=600)["status"] == "COMPLETED"
+    return job_id
+
+
+def _adjust_measurements(stack: EmbeddedStack, job_id: str) -> None:
+    """An adjustment, a tailor's approval, the history and the sheets of the adjusted version."""
+    path = f"/jobs/{job_id}/measurements"
+    adjustment = {"values": {"hip_width": 35.0}, "source": "tape measure"}
+    assert call(stack, "PATCH", path, json=adjustment).status_code == 200
+    approval = call(stack, "POST", f"{path}/approval", key=TAILOR_KEY, json={"version": 1})
+    assert approval.status_code == 200, approval.text
+    for read in (f"{path}/history", f"{path}.csv", f"{path}.pdf"):
+        assert call(stack, "GET", read).status_code == 200, read
+
+
+def _export_and_erase_the_tenant(stack: EmbeddedStack) -> None:
+    """An admin reads the audit log, exports the tenant's data and erases it."""
+    for method, path in (("GET", "/tenant/audit"), ("GET", "/tenant/export")):
+        assert call(stack, method, path, key=ADMIN_KEY).status_code == 200, path
+    erased = call(stack, "DELETE", "/tenant/data", key=ADMIN_KEY)
+    assert erased.status_code == 200 and erased.json()["batches"] == 3, erased.text
 
 
 def _stop_mid_job(stack: EmbeddedStack, photo: bytes) -> None:

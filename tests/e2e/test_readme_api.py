@@ -14,12 +14,14 @@ import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
+import pypdfium2 as pdfium
 import pytest
 
 from silhouette.names import PROJECT_ROOT
 from silhouette.service import records
-from tests.conftest import API_KEYS
+from tests.conftest import ADMIN_KEY, API_KEYS, TAILOR_KEY
 from tests.e2e.helpers import FINISHED
+from tests.e2e.test_api import call
 
 pytestmark = pytest.mark.e2e
 
@@ -40,14 +42,23 @@ def readme_steps(heading: str) -> dict[int, str]:
     return steps
 
 
-def step_runner(stack, steps: dict[int, str], cwd: Path, variable: str) -> Callable[..., str]:
-    """Runs steps by number with bash, as the reader would, with the API's URL and key and
-    `variable` (the id an earlier step set) in the environment; their output."""
+def step_runner(
+    stack, steps: dict[int, str], cwd: Path, variable: str, keys: dict[str, str] | None = None
+) -> Callable[..., str]:
+    """Runs steps by number with bash, as the reader would, with the API's URL and key (and
+    `keys`: more of them by variable) and `variable` (the id an earlier step set) in the
+    environment; their output."""
     key = next(iter(API_KEYS))
 
     def run(*numbers: int, value: str = "") -> str:
         script = "set -euo pipefail\n" + "".join(steps[number] for number in numbers)
-        environment = {"PATH": "/usr/bin:/bin", "API": stack.api_url, "KEY": key, variable: value}
+        environment = {
+            "PATH": "/usr/bin:/bin",
+            "API": stack.api_url,
+            "KEY": key,
+            variable: value,
+            **(keys or {}),
+        }
         done = subprocess.run(
             ["bash", "-c", script],
             cwd=cwd,
@@ -144,3 +155,50 @@ def test_the_readme_capture_walk_through(stack, sample, eval_set, tmp_path):
     with (tmp_path / "measurements.csv").open(newline="") as sheet:
         rows = {row["measurement"]: row for row in csv.DictReader(sheet)}
     assert float(rows["hip_width"]["value_cm"]) == hip_width["value_cm"]
+
+    # The measurements adjusted, approved, printed; the tenant's data exported and erased.
+    steps = readme_steps("#### Adjustments, approvals")
+    assert sorted(steps) == [1, 2, 3, 4, 5, 6, 7]
+    run = step_runner(
+        stack, steps, tmp_path, "JOB", {"TAILOR_KEY": TAILOR_KEY, "ADMIN_KEY": ADMIN_KEY}
+    )
+    assert run(1, value=job_id).strip() == "1"
+    history = [json.loads(line) for line in run(2, value=job_id).splitlines()]
+    assert history == [
+        {"version": 0, "source": "analysis", "hip_width": hip_width["value_cm"]},
+        {"version": 1, "source": "tape measure", "hip_width": 36.5},
+    ]
+    user_as_tailor = step_runner(
+        stack, steps, tmp_path, "JOB", {"TAILOR_KEY": next(iter(API_KEYS))}
+    )
+    assert user_as_tailor(3, value=job_id).strip() == "null"  # 403: no `approved` in the error
+    assert run(3, value=job_id).strip() == "1"
+
+    run(4, value=job_id)
+    pdf = pdfium.PdfDocument((tmp_path / "sheet.pdf").read_bytes())
+    text = pdf[0].get_textpage().get_text_range()
+    assert len(pdf) == 1 and "36.5" in text and "tape measure" in text and "approved" in text
+    with (tmp_path / "adjusted.csv").open(newline="") as adjusted:
+        rows = {row["measurement"]: row for row in csv.DictReader(adjusted)}
+    assert (rows["hip_width"]["value_cm"], rows["hip_width"]["source"]) == ("36.5", "tape measure")
+
+    audit = run(5).splitlines()
+    assert {"adjust user " + job_id, "approve tailor " + job_id} <= set(audit), audit
+    assert "read admin /tenant/audit" in audit  # an admin's read is logged before it is answered
+
+    run(6)
+    with zipfile.ZipFile(tmp_path / "export.zip") as export:
+        names = set(export.namelist())
+        assert f"jobs/{job_id}/measurement_versions.json" in names
+        exported = json.loads(export.read(f"jobs/{job_id}/result.json"))
+    assert exported["measurements"]["values"]["hip_width"]["value_cm"] == hip_width["value_cm"]
+
+    erased = json.loads(run(7))
+    assert erased["jobs"] >= 1 and erased["objects"] > 0
+    # Logged before and after the erasure; the last entry is this very read.
+    assert run(5).splitlines()[-3:] == [
+        "erase admin tenant",
+        "erase admin tenant",
+        "read admin /tenant/audit",
+    ]
+    assert call(stack, "GET", f"/jobs/{job_id}").status_code == 404

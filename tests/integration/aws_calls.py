@@ -81,6 +81,11 @@ DOWNLOADS = (
 BATCH_SOURCE = _object(keys.batch_source(BATCH))
 BATCH_MANIFEST = _object(keys.batch_manifest(BATCH))
 BATCH_OUTPUTS = (_object(keys.batch_report(BATCH)), _object(keys.batch_results(BATCH)))
+AUDIT_TABLE = TEMPLATE.arn("AuditTable")
+# A tenant's export: under the tenant's hash, which the recorder too names JOB (32 hex digits).
+EXPORT = _object(f"{keys.EXPORT_PREFIX}{JOB}/{JOB}.zip")
+# What an export lists: each of a job's prefixes, a batch's own and its source.
+_TENANT_PREFIXES = (*keys.job_prefixes(JOB), keys.batch_prefix(BATCH), keys.batch_source(BATCH))
 
 
 def _job_erased() -> list[AwsCall]:
@@ -88,6 +93,39 @@ def _job_erased() -> list[AwsCall]:
     listings = [AwsCall("s3:ListBucket", BUCKET, prefix) for prefix in keys.job_prefixes(JOB)]
     deletions = [AwsCall("s3:DeleteObject", key) for key in (UPLOAD, *VIEW_UPLOADS, *DOWNLOADS)]
     return listings + deletions
+
+
+def _tenant_exported() -> list[AwsCall]:
+    """tenant_data.export_tenant: every job's and batch's objects read, one ZIP written."""
+    listings = [AwsCall("s3:ListBucket", BUCKET, prefix) for prefix in _TENANT_PREFIXES]
+    reads = [
+        AwsCall("s3:GetObject", key)
+        for key in (UPLOAD, *VIEW_UPLOADS, *DOWNLOADS, RESULT, BATCH_SOURCE, BATCH_MANIFEST)
+    ]
+    return [
+        AwsCall("dynamodb:Query", f"{BATCH_TABLE}/index/tenant-batches"),
+        AwsCall("dynamodb:GetItem", BATCH_TABLE),
+        *listings,
+        *reads,
+        *(AwsCall("s3:GetObject", key) for key in BATCH_OUTPUTS),
+        AwsCall("s3:PutObject", EXPORT),
+        AwsCall("s3:GetObject", EXPORT),  # its presigned GET
+    ]
+
+
+def _tenant_erased() -> list[AwsCall]:
+    """tenant_data.erase_tenant: jobs, batches, the tenant's slots and exports deleted."""
+    return [
+        *_job_erased(),
+        AwsCall("dynamodb:DeleteItem", TABLE),
+        *(AwsCall("s3:ListBucket", BUCKET, prefix) for prefix in _TENANT_PREFIXES[-2:]),
+        AwsCall("s3:ListBucket", BUCKET, f"{keys.EXPORT_PREFIX}{JOB}/"),
+        *(
+            AwsCall("s3:DeleteObject", key)
+            for key in (BATCH_SOURCE, BATCH_MANIFEST, *BATCH_OUTPUTS, EXPORT)
+        ),
+        AwsCall("dynamodb:DeleteItem", BATCH_TABLE),  # batches and the tenant's slots
+    ]
 
 
 def _stage(reads: tuple[str, ...], writes: tuple[str, ...]) -> list[AwsCall]:
@@ -131,6 +169,11 @@ CALLS: dict[str, list[AwsCall]] = {
         *(AwsCall("s3:GetObject", key) for key in BATCH_OUTPUTS),  # GET /batches/{id}/report
         AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # the MinIO webhook starts a batch
         AwsCall("states:StartExecution", BATCH_STATE_MACHINE),
+        AwsCall("dynamodb:UpdateItem", TABLE),  # PATCH .../measurements, .../approval
+        AwsCall("dynamodb:PutItem", AUDIT_TABLE),  # admin reads, adjustments, approvals
+        AwsCall("dynamodb:Query", AUDIT_TABLE),  # GET /tenant/audit
+        *_tenant_exported(),  # GET /tenant/export
+        *_tenant_erased(),  # DELETE /tenant/data
     ],
     "UploadStarterFunction": [
         AwsCall("dynamodb:GetItem", TABLE),
@@ -171,6 +214,9 @@ CALLS: dict[str, list[AwsCall]] = {
             for key in (WORKING_IMAGE, SIDE_IMAGE, PORTRAIT_IMAGE, CARD_IMAGE)
         ),
         AwsCall("dynamodb:UpdateItem", TABLE),
+        # A job erased while it finished: its result.json, written just before, goes too.
+        AwsCall("s3:ListBucket", BUCKET, keys.result(JOB)),
+        AwsCall("s3:DeleteObject", RESULT),
         AwsCall("dynamodb:UpdateItem", BATCH_TABLE),  # a batch's item: counted on its batch
         AwsCall("events:PutEvents", EVENT_BUS),
     ],

@@ -32,10 +32,11 @@ from tests.integration.aws_calls import (
 from tests.integration.iam import AwsCall, Role, Statement, has_wildcard, matches
 
 TABLE_FILE = "tests/integration/aws_calls.py"
-# uploads/, artifacts/, results/: where a job's objects live, and batches/, where a batch's
-# item list, report and results archive do (keys.py).
+# uploads/, working/, artifacts/, results/: where a job's objects live; batches/, where a
+# batch's item list, report and results archive do; exports/, a tenant's exports (keys.py).
 JOB_KEY_PREFIXES = tuple(
-    prefix.split("/")[0] + "/" for prefix in (*keys.job_prefixes("job"), keys.batch_prefix("b"))
+    prefix.split("/")[0] + "/"
+    for prefix in (*keys.job_prefixes("job"), keys.batch_prefix("b"), keys.EXPORT_PREFIX)
 )
 # Resources whose names are only known at run time, which a policy may end in a wildcard:
 # a job's objects, API keys (the caller's), executions (one per job).

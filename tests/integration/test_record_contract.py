@@ -290,3 +290,17 @@ def test_due_jobs_are_listed_for_the_sweeper_earliest_first(job_records):
         late,
         later,
     ]
+
+
+def test_measurement_versions_are_replaced_only_if_unchanged_since_read(job_records):
+    job_id = in_status(job_records, JobStatus.COMPLETED)
+    first = {"adjustments": [{"version": 1}], "approvals": []}
+    second = {"adjustments": [{"version": 1}, {"version": 2}], "approvals": []}
+
+    assert job_records.replace_measurement_versions(job_id, None, first)
+    # A writer that read before `first` was stored must not overwrite it.
+    assert not job_records.replace_measurement_versions(job_id, None, second)
+    assert job_records.replace_measurement_versions(job_id, first, second)
+    assert stored(job_records, job_id).measurement_versions == second
+    assert "measurement_versions" not in stored(job_records, job_id).to_result().model_dump()
+    assert not job_records.replace_measurement_versions(next(_job_ids), None, first)

@@ -13,7 +13,7 @@ import pytest
 from silhouette.names import PROJECT_ROOT
 
 MODELS = {"mediapipe", "rembg", "onnxruntime", "numba"}
-HEAVY = MODELS | {"cv2", "sklearn", "moto", "matplotlib"}
+HEAVY = MODELS | {"cv2", "sklearn", "moto", "matplotlib", "fpdf"}
 FUNCTIONS = PROJECT_ROOT / "functions"
 
 

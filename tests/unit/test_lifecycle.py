@@ -342,6 +342,22 @@ def test_a_job_deleted_while_its_stage_ran_keeps_nothing_the_stage_wrote(job_rec
     assert job_records.find_any(job_id) is None
 
 
+def test_a_job_erased_while_it_finished_keeps_no_result(job_records, store, publisher):
+    job_id = processing_job(job_records, store)
+
+    class ErasedAsItFinishes(MemoryJobRecords):
+        def finish(self, job_id: str, *args: Any, **kwargs: Any) -> bool:
+            assert self.delete(job_id, even_processing=True)  # the tenant's erasure, meanwhile
+            return super().finish(job_id, *args, **kwargs)
+
+    racing = ErasedAsItFinishes()
+    racing.items = job_records.items
+    written = finalize(finalize_request(job_id, JobStatus.COMPLETED), store, publisher, racing)
+
+    assert written["written"] is False and publisher.events == []
+    assert keys.result(job_id) not in store.objects
+
+
 # Listing -------------------------------------------------------------------------------------
 
 

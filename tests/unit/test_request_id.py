@@ -11,12 +11,13 @@ from typing import Any
 
 import pytest
 
-from silhouette.schema import JobOptions, PipelineState, Stage, StageResult
+from silhouette.schema import JobOptions, PipelineState, Role, Stage, StageResult
 from silhouette.service import api, keys
 from silhouette.service.handlers import stage_handler
 from silhouette.service.observability import log_keys, logger
 from silhouette.service.records import DynamoJobRecords, JobRecord, MemoryJobRecords
 from silhouette.service.starter import start_job
+from silhouette.service.tenants import Caller
 from silhouette.service.uploads import uploaded_objects
 from silhouette.settings import get_settings
 from tests.unit.api_function import LambdaContext, call_api, logged
@@ -44,7 +45,8 @@ def saved_records(settings, monkeypatch) -> list[JobRecord]:
     """POST /uploads in-process: the tenant lookup and the DynamoDB write are the only AWS
     calls it makes; here they resolve to `acme` and collect the records."""
     saved: list[JobRecord] = []
-    monkeypatch.setattr(api, "tenant_of_key", lambda key_id: "acme")
+    caller = Caller("acme", Role.USER, "key-id", "acme")
+    monkeypatch.setattr(api, "caller_of_key", lambda key_id: caller)
     monkeypatch.setattr(JobRecord, "save", lambda record, condition=None: saved.append(record))
     return saved
 

@@ -490,8 +490,9 @@ def serve(port: int, api_port: int, api_keys_file: Path | None, stack_name: str,
         console.print(f"  Web page: {stack.gateway.page_url}")
         for name, value in stack.outputs.items():
             console.print(f"  {name}: {value}")
-        for key, tenant in stack.api_keys.items():
-            console.print(f"  API key for tenant {tenant!r}: {key}")
+        for key, holder in stack.api_keys.items():
+            role = "" if holder.role == "user" else f" ({holder.role})"
+            console.print(f"  API key for tenant {holder.tenant!r}{role}: {key}")
         console.print(f"function logs: {log}\nCtrl-C to stop")
         sys.stdout.flush()
         try:

@@ -20,7 +20,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -32,6 +32,7 @@ from werkzeug.utils import send_from_directory
 from werkzeug.wrappers import Request, Response
 
 from silhouette.local.template import Template
+from silhouette.schema import Role
 
 _API = "AWS::Serverless::Api"
 _MAX_PAYLOAD_BYTES = 10 * 1024 * 1024  # API Gateway's request payload limit
@@ -79,6 +80,18 @@ class TokenBucket:
             return False
         self.tokens -= 1
         return True
+
+
+@dataclass(frozen=True)
+class KeyHolder:
+    """Whom a local API key belongs to, as the key's `tenant` and `role` tags say in AWS."""
+
+    tenant: str
+    role: Role = Role.USER
+
+    @classmethod
+    def of(cls, holder: str | KeyHolder) -> KeyHolder:
+        return holder if isinstance(holder, KeyHolder) else cls(holder)
 
 
 class LocalApiGateway:
@@ -137,8 +150,9 @@ class LocalApiGateway:
 
     # Keys and usage plan ------------------------------------------------------------------
 
-    def provision(self, api_keys: dict[str, str]) -> None:
-        """Create the REST API, its usage plan and one key per `key -> tenant` entry in moto."""
+    def provision(self, api_keys: Mapping[str, KeyHolder]) -> None:
+        """Create the REST API, its usage plan and one key per entry in moto, tagged with its
+        tenant and role as keys are in AWS."""
         with self._lock:
             self._known_keys.clear()
         apigateway = self._clients("apigateway")
@@ -148,9 +162,12 @@ class LocalApiGateway:
             apiStages=[{"apiId": rest_api["id"], "stage": self.stage}],
             throttle={"rateLimit": self._rate, "burstLimit": int(self._burst)},
         )
-        for value, tenant in api_keys.items():
+        for value, holder in api_keys.items():
             key = apigateway.create_api_key(
-                name=tenant, value=value, enabled=True, tags={"tenant": tenant}
+                name=f"{holder.tenant}-{holder.role.value}",
+                value=value,
+                enabled=True,
+                tags={"tenant": holder.tenant, "role": holder.role.value},
             )
             apigateway.create_usage_plan_key(
                 usagePlanId=plan["id"], keyId=key["id"], keyType="API_KEY"

@@ -10,6 +10,7 @@ import re
 import secrets
 import socket
 import time
+from collections.abc import Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -21,28 +22,40 @@ from moto.server import ThreadedMotoServer
 
 from silhouette.local import s3_post_policy
 from silhouette.local.events import Schedules, create_event_resources, scheduled_event
-from silhouette.local.gateway import LocalApiGateway
+from silhouette.local.gateway import KeyHolder, LocalApiGateway
 from silhouette.local.lambda_runtime import FunctionCode, LambdaRuntime
 from silhouette.local.template import Template, parameters_from_environment
 from silhouette.names import DEFAULT_REGION, DEFAULT_STACK_NAME, PROJECT_ROOT
+from silhouette.schema import Role
 from silhouette.settings import get_settings
 
 _FUNCTION = "AWS::Serverless::Function"
 LIGHT_FUNCTION_MEMORY_MB = 512
 
 
-def load_api_keys(path: Path | None) -> dict[str, str] | None:
-    """The local API keys (`{"<key>": "<tenant>"}`) from a file, else from the
-    SILHOUETTE_API_KEYS variable; None when neither is set."""
+def load_api_keys(path: Path | None) -> dict[str, KeyHolder] | None:
+    """The local API keys from a file, else from the SILHOUETTE_API_KEYS variable: a JSON
+    object of `"<key>": "<tenant>"` (a user key) or `"<key>": {"tenant": ..., "role": ...}`;
+    None when neither is set."""
     text = path.read_text() if path else os.environ.get("SILHOUETTE_API_KEYS")
     if not text:
         return None
-    keys = json.loads(text)
-    if not isinstance(keys, dict) or not all(
-        isinstance(key, str) and len(key) >= 20 and isinstance(tenant, str) and tenant
-        for key, tenant in keys.items()
-    ):
-        raise ValueError('API keys must be {"<key of 20+ characters>": "<tenant>", ...}')
+    usage = (
+        'API keys must be {"<key of 20+ characters>": "<tenant>" or '
+        '{"tenant": "<tenant>", "role": "user|tailor|admin"}, ...}'
+    )
+    entries = json.loads(text)
+    if not isinstance(entries, dict):
+        raise ValueError(usage)
+    keys = {}
+    for key, holder in entries.items():
+        if isinstance(holder, dict) and set(holder) <= {"tenant", "role"}:
+            holder = KeyHolder(holder.get("tenant", ""), Role(holder.get("role", "user")))
+        if not (len(key) >= 20 and isinstance(holder, str | KeyHolder)):
+            raise ValueError(usage)
+        keys[key] = KeyHolder.of(holder)
+        if not keys[key].tenant:
+            raise ValueError(usage)
     return keys
 
 
@@ -74,13 +87,14 @@ class EmbeddedStack:
         region: str = DEFAULT_REGION,
         port: int = 0,
         api_port: int = 0,
-        api_keys: dict[str, str] | None = None,
+        api_keys: Mapping[str, str | KeyHolder] | None = None,
         parameters: dict[str, str] | None = None,
         root: Path = PROJECT_ROOT,
         read_only_functions: bool = False,
         provisioned: bool = False,
     ) -> None:
-        """`api_keys` maps API key -> tenant; by default one fresh key for tenant `local`.
+        """`api_keys` maps API key -> tenant (a user key) or KeyHolder; by default one fresh
+        user key for tenant `local`.
         `parameters` override the template's, over SILHOUETTE_PARAM_<Name> variables.
         `read_only_functions` runs every function on a read-only filesystem with a private
         TMPDIR, as in its Lambda container image (Linux, root). `provisioned` starts one
@@ -96,7 +110,10 @@ class EmbeddedStack:
         self.port = port or free_port()
         self.endpoint_url = f"http://127.0.0.1:{self.port}"
         self.runtime = LambdaRuntime(log_path, read_only=read_only_functions)
-        self.api_keys = api_keys or {secrets.token_urlsafe(24): "local"}
+        self.api_keys = {
+            key: KeyHolder.of(holder)
+            for key, holder in (api_keys or {secrets.token_urlsafe(24): "local"}).items()
+        }
         self.gateway = LocalApiGateway(self.template, self.client, api_port or free_port())
         self.schedules = Schedules(self.runtime.invoke_async)
         self._schedule_rules: dict[str, str] = {}  # function logical id -> its schedule's rule

@@ -38,16 +38,32 @@ from silhouette.errors import (
     TransientError,
     is_transient_aws_error,
 )
-from silhouette.names import API_KEY_HEADER, REQUEST_ID_HEADER
-from silhouette.schema import JobOptions, JobResult, JobSummary, View
-from silhouette.service import batch_webhooks, batches, jobs
+from silhouette.names import API_KEY_HEADER, MEASUREMENT_PICTURE, REQUEST_ID_HEADER
+from silhouette.schema import JobOptions, JobResult, JobSummary, Role, View
+from silhouette.service import (
+    audit,
+    batch_webhooks,
+    batches,
+    jobs,
+    measurement_versions,
+    tenant_data,
+)
+from silhouette.service.audit import AuditAction, AuditPage
 from silhouette.service.batch_records import BatchSource
 from silhouette.service.batches import BatchProgress
 from silhouette.service.health import Health, check_health
-from silhouette.service.measurement_sheet import measurements_csv
+from silhouette.service.measurement_sheet import measurement_sheet, measurements_csv
+from silhouette.service.measurement_versions import (
+    ApprovalRequest,
+    MeasurementAdjustment,
+    MeasurementHistory,
+    MeasurementVersion,
+)
 from silhouette.service.observability import log_keys, logger
 from silhouette.service.starter import start_uploads
-from silhouette.service.tenants import tenant_of_key
+from silhouette.service.storage import S3Store
+from silhouette.service.tenant_data import TenantErasure, TenantExport
+from silhouette.service.tenants import Caller, caller_of_key
 from silhouette.service.transfers import (
     DownloadLink,
     PhotoDeclaration,
@@ -337,6 +353,35 @@ def _busy(_: jobs.JobBusy) -> Response:
     return _json(409, ErrorBody(error="busy", message=message))
 
 
+@app.exception_handler(measurement_versions.NotMeasured)
+def _not_measured(_: measurement_versions.NotMeasured) -> Response:
+    message = "the job has no measurements (options.measurements)"
+    return _json(404, ErrorBody(error="not_found", message=message))
+
+
+@app.exception_handler(measurement_versions.NotFinished)
+def _not_finished(error: measurement_versions.NotFinished) -> Response:
+    message = f"job is {error.args[0]}; poll the job until it ends"
+    return _json(409, ErrorBody(error="not_finished", message=message))
+
+
+@app.exception_handler(measurement_versions.InvalidAdjustment)
+def _invalid_adjustment(error: measurement_versions.InvalidAdjustment) -> Response:
+    body = ErrorBody(error="invalid_request", message=str(error), field=error.field)
+    return _json(400, body)
+
+
+@app.exception_handler(measurement_versions.TooManyVersions)
+def _too_many_versions(error: measurement_versions.TooManyVersions) -> Response:
+    return _json(409, ErrorBody(error="too_many_versions", message=str(error)))
+
+
+@app.exception_handler(measurement_versions.ChangedMeanwhile)
+def _changed_meanwhile(_: measurement_versions.ChangedMeanwhile) -> Response:
+    message = "the measurements changed meanwhile; read the history and try again"
+    return _json(409, ErrorBody(error="conflict", message=message))
+
+
 @app.exception_handler(UploadTooLarge)
 def _too_large(error: UploadTooLarge) -> Response:
     return _json(413, ErrorBody(error="too_large", message=str(error), field="size"))
@@ -374,12 +419,41 @@ def _request_id() -> str:
     return app.context["request_id"]
 
 
-def _tenant() -> str:
-    """The calling tenant; API Gateway only forwards requests that carry a valid key."""
+def _caller() -> Caller:
+    """The calling key; API Gateway only forwards requests that carry a valid one."""
     key_id = app.current_event.request_context.identity.api_key_id
     if not key_id:
         raise ApiError(403, "forbidden", "an API key is required (x-api-key header)")
-    return tenant_of_key(key_id)
+    return caller_of_key(key_id)
+
+
+def _tenant() -> str:
+    return _caller().tenant
+
+
+def _caller_allowed(role: Role) -> Caller:
+    """The calling key, if its role is `role` or above; else 403."""
+    caller = _caller()
+    if not caller.role.may(role):
+        message = f"this needs a key of role {role.value} or above; this key is {caller.role.value}"
+        raise ApiError(403, "forbidden", message)
+    return caller
+
+
+def _audit_admin_reads(resolver: APIGatewayRestResolver, next_middleware: Any) -> Response:
+    """Every read by an admin key goes into the tenant's audit log before it is answered, so
+    no admin read escapes it (a failed write answers 503, as any unavailable dependency)."""
+    event = resolver.current_event
+    key_id = event.request_context.identity.api_key_id
+    if event.http_method == "GET" and key_id:
+        caller = caller_of_key(key_id)
+        if caller.role is Role.ADMIN:
+            query = event.query_string_parameters or None
+            audit.record(caller, AuditAction.READ, event.path, query, _request_id())
+    return next_middleware(resolver)
+
+
+app.use(middlewares=[_audit_admin_reads])
 
 
 # Routes --------------------------------------------------------------------------------------
@@ -449,6 +523,21 @@ def get_result(job_id: str) -> ResultWithDownloads:
     return ResultWithDownloads(**result.model_dump(), downloads=jobs.downloads(result))
 
 
+def _history(job_id: str) -> MeasurementHistory:
+    return measurement_versions.history(jobs.owned(_tenant(), job_id))
+
+
+def _version(history: MeasurementHistory, version: int | None) -> MeasurementVersion:
+    if version is None:
+        return history.versions[-1]
+    if version > history.current:
+        raise ApiError(404, "not_found", f"no version {version}: the latest is {history.current}")
+    return history.versions[version]
+
+
+_VERSION_QUERY = Query(ge=0, description="the version (0: the analysis); default the latest")
+
+
 @app.get(
     "/jobs/<job_id>/measurements.csv",
     summary="A finished job's body measurements as CSV (one row per measurement)",
@@ -462,21 +551,90 @@ def get_result(job_id: str) -> ResultWithDownloads:
     },
     security=_KEY_SECURITY,
 )
-def get_measurements_csv(job_id: str):  # unannotated: the body is CSV, not a model
-    result = jobs.get_job(_tenant(), job_id)
-    if not result.status.is_terminal:
-        raise ApiError(
-            409, "not_finished", f"job is {result.status.value}; poll /jobs/{job_id} until it ends"
-        )
-    measured = result.measurements
-    if measured is None or measured.status == "off":
-        raise ApiError(404, "not_found", "the job has no measurements (options.measurements)")
+def get_measurements_csv(  # unannotated return: the body is CSV, not a model
+    job_id: str, version: Annotated[int | None, _VERSION_QUERY] = None
+):
+    record = jobs.owned(_tenant(), job_id)
+    history = measurement_versions.history(record)
+    measured = record.to_result().measurements
+    assert measured is not None  # history() refuses jobs without measurements
     return Response(
         status_code=200,
         content_type="text/csv",
-        body=measurements_csv(measured),
+        body=measurements_csv(measured, _version(history, version)),
         headers={"Content-Disposition": f'attachment; filename="{job_id[:8]}-measurements.csv"'},
     )
+
+
+@app.get(
+    "/jobs/<job_id>/measurements.pdf",
+    summary="A one-page measurement sheet for a tailor: views, values with bands, skin tone",
+    responses={
+        **_responses(200, *_GUARDED, 404, 409),
+        200: {
+            "description": "OK",
+            "headers": _REQUEST_ID_DOCUMENTED,
+            "content": {"application/pdf": {"schema": {"type": "string", "format": "binary"}}},
+        },
+    },
+    security=_KEY_SECURITY,
+)
+def get_measurement_sheet(  # unannotated return: the body is a PDF, not a model
+    job_id: str, version: Annotated[int | None, _VERSION_QUERY] = None
+):
+    from silhouette.service.measurement_pdf import render_sheet  # fpdf: only this route
+
+    record = jobs.owned(_tenant(), job_id)
+    history = measurement_versions.history(record)
+    result = record.to_result()
+    picture_key = result.artifacts.get(MEASUREMENT_PICTURE)
+    picture = S3Store(get_settings().bucket).get(picture_key) if picture_key else None
+    sheet = measurement_sheet(result, history, _version(history, version), picture)
+    return Response(
+        status_code=200,
+        content_type="application/pdf",
+        body=render_sheet(sheet),
+        headers={"Content-Disposition": f'attachment; filename="{job_id[:8]}-measurements.pdf"'},
+    )
+
+
+@app.get(
+    "/jobs/<job_id>/measurements/history",
+    summary="Every version of a job's measurements: the analysis, each adjustment, approvals",
+    responses=_responses(200, *_GUARDED, 404, 409),
+    security=_KEY_SECURITY,
+)
+def get_measurement_history(job_id: str) -> MeasurementHistory:
+    return _history(job_id)
+
+
+@app.patch(
+    "/jobs/<job_id>/measurements",
+    summary="Adjust some measurements: stored as a new version, the analysis kept as it was",
+    responses=_responses(200, *_GUARDED, 404, 409),
+    security=_KEY_SECURITY,
+)
+def adjust_measurements(job_id: str, adjustment: MeasurementAdjustment) -> MeasurementHistory:
+    caller = _caller()
+    record = jobs.owned(caller.tenant, job_id)
+    history = measurement_versions.adjust(record, adjustment, caller)
+    detail = {"version": history.current, "changed": sorted(adjustment.values)}
+    audit.record(caller, AuditAction.ADJUST, job_id, detail, _request_id())
+    return history
+
+
+@app.post(
+    "/jobs/<job_id>/measurements/approval",
+    summary="Approve a version of a job's measurements (tailor and admin keys)",
+    responses=_responses(200, *_GUARDED, 404, 409),
+    security=_KEY_SECURITY,
+)
+def approve_measurements(job_id: str, request: ApprovalRequest) -> MeasurementHistory:
+    caller = _caller_allowed(Role.TAILOR)
+    record = jobs.owned(caller.tenant, job_id)
+    history = measurement_versions.approve(record, request, caller)
+    audit.record(caller, AuditAction.APPROVE, job_id, {"version": request.version}, _request_id())
+    return history
 
 
 @app.delete(
@@ -560,6 +718,52 @@ def get_batch_report(batch_id: str) -> BatchReport:
         report=download_link(record.report_key, f"{stem}-report.csv"),
         results=download_link(record.results_key, f"{stem}-results.zip"),
     )
+
+
+@app.get(
+    "/tenant/audit",
+    summary="The tenant's audit log, oldest first (admin keys)",
+    responses=_responses(200, *_GUARDED),
+    security=_KEY_SECURITY,
+)
+def get_audit_log(
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    cursor: Annotated[str | None, Query(max_length=2048)] = None,
+) -> AuditPage:
+    caller = _caller_allowed(Role.ADMIN)
+    try:
+        return audit.entries(caller.tenant, limit, cursor)
+    except audit.InvalidAuditCursor as error:
+        raise ApiError(400, "invalid_request", f"cursor: {error}", "cursor") from error
+
+
+@app.get(
+    "/tenant/export",
+    summary="Everything the tenant has (records, photos kept, artifacts) as a ZIP link (admin)",
+    responses=_responses(200, *_GUARDED),
+    security=_KEY_SECURITY,
+)
+def export_tenant() -> TenantExport:
+    caller = _caller_allowed(Role.ADMIN)
+    export = tenant_data.export_tenant(caller.tenant)
+    detail = {"jobs": export.jobs, "batches": export.batches, "files": export.files}
+    audit.record(caller, AuditAction.EXPORT, "tenant", detail, _request_id())
+    return export
+
+
+@app.delete(
+    "/tenant/data",
+    summary="Erase every job, photo, artifact and batch of the tenant (admin; audited)",
+    responses=_responses(200, *_GUARDED),
+    security=_KEY_SECURITY,
+)
+def erase_tenant() -> TenantErasure:
+    caller = _caller_allowed(Role.ADMIN)
+    # Recorded first: an erasure that fails half-way must still be accounted for.
+    audit.record(caller, AuditAction.ERASE, "tenant", None, _request_id())
+    erased = tenant_data.erase_tenant(caller.tenant)
+    audit.record(caller, AuditAction.ERASE, "tenant", erased.model_dump(), _request_id())
+    return erased
 
 
 @app.get(

@@ -12,6 +12,7 @@ FAILED when its execution ended otherwise."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from datetime import timedelta
 from enum import StrEnum
 from typing import Any
@@ -25,8 +26,9 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DoesNotExist, PutError
+from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
 from pynamodb.expressions.condition import Condition, size
+from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from silhouette.schema import JobOptions
@@ -53,6 +55,18 @@ class BatchSource(StrEnum):
 
 
 _OPEN = (BatchStatus.WAITING.value, BatchStatus.RUNNING.value)
+
+
+class TenantBatchesIndex(GlobalSecondaryIndex["BatchRecord"]):
+    """A tenant's batches, keys only (the `tenant-batches` index in template.yaml). The
+    tenants' slots have no `tenant` attribute, so the index holds batches alone."""
+
+    class Meta:
+        index_name = "tenant-batches"
+        projection = KeysOnlyProjection()
+
+    tenant = UnicodeAttribute(hash_key=True)
+    created_at = UTCDateTimeAttribute(range_key=True)
 
 
 class BatchRecord(Model):
@@ -85,6 +99,8 @@ class BatchRecord(Model):
     finished_at = UTCDateTimeAttribute(null=True)
     notified_at = UTCDateTimeAttribute(null=True)
     expires_at = TTLAttribute(null=True)
+
+    by_tenant = TenantBatchesIndex()
 
     @property
     def job_options(self) -> JobOptions:
@@ -147,6 +163,29 @@ class DynamoBatchRecords:
             return None
         expired = record.expires_at is not None and record.expires_at <= utc_now()
         return None if expired else record
+
+    def for_tenant(self, tenant: str, include_expired: bool = False) -> Iterator[BatchRecord]:
+        """The tenant's batches, newest first, each read from the table (the index holds keys
+        only); with `include_expired` also those past their retention period."""
+        for key in _table().by_tenant.query(tenant, scan_index_forward=False):
+            try:
+                record = _table().get(key.batch_id, consistent_read=True)
+            except DoesNotExist:
+                continue  # deleted since the index was read
+            expired = record.expires_at is not None and record.expires_at <= utc_now()
+            if include_expired or not expired:
+                yield record
+
+    def delete(self, batch_id: str) -> bool:
+        """Erase the batch record (never a tenant's slots, which share the table). False if
+        there is none."""
+        try:
+            _table()(batch_id=batch_id).delete(condition=BatchRecord.tenant.exists())
+        except DeleteError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def start(self, batch_id: str) -> bool:
         """WAITING -> RUNNING. False if it had already started or ended."""
@@ -246,6 +285,17 @@ class DynamoTenantSlots:
         table = bound(TenantSlots, get_settings().batch_table)
         slots = table(batch_id=TenantSlots.key(tenant))
         act_if(slots, [table.holders[job_id].remove()], table.batch_id.exists())
+
+    def erase(self, tenant: str) -> bool:
+        """Remove the tenant's slots item (it names the tenant's jobs). False if it has none."""
+        table = bound(TenantSlots, get_settings().batch_table)
+        try:
+            table(batch_id=TenantSlots.key(tenant)).delete(condition=table.batch_id.exists())
+        except DeleteError as error:
+            if is_condition_failure(error):
+                return False
+            raise
+        return True
 
     def holders(self, tenant: str) -> dict[str, str]:
         table = bound(TenantSlots, get_settings().batch_table)

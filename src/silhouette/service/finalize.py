@@ -157,7 +157,10 @@ def finalize(
     put_json(store, result_key, result.model_dump(mode="json"))
     fields = {**fields, "updated_at": result.updated_at}
     if not job_records.finish(job_id, request.terminal, fields, erase_at=current.expires_at):
-        logger.info("job finished concurrently; nothing written")
+        if job_records.find_any(job_id) is None:
+            # Erased meanwhile (DELETE /jobs, the tenant's erasure): so is the result.json above.
+            store.delete_prefix(keys.result(job_id))
+        logger.info("job finished or erased concurrently; nothing written")
         return {"job_id": job_id, "status": None, "written": False}
     if not keeps_images:
         # Before the event: a retry (the event could not be sent) erases what is left.

@@ -4,6 +4,7 @@ Keys hold no client-supplied text, so they never need URL-decoding or escaping."
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 from silhouette.schema import View
@@ -14,6 +15,8 @@ UPLOAD_PREFIX = "uploads/"
 WORKING_PREFIX = "working/"
 # Every prefix holding photos of people rather than results derived from them.
 PHOTO_PREFIXES = (UPLOAD_PREFIX, WORKING_PREFIX)
+# A tenant's data exports (service/tenant_data.py): one ZIP each, kept for a day.
+EXPORT_PREFIX = "exports/"
 # A single photo is `original`; a capture's views are named after their view (schema.View).
 _UPLOAD_KEY = re.compile(
     r"^uploads/(?P<job_id>[0-9a-f]{32})/(?P<name>original|front|side|portrait|card)$"
@@ -101,3 +104,14 @@ def batch_report(batch_id: str) -> str:
 
 def batch_results(batch_id: str) -> str:
     return f"{batch_prefix(batch_id)}results.zip"
+
+
+def tenant_exports_prefix(tenant: str) -> str:
+    """Where a tenant's exports live: named by a hash of the tenant, which keeps client text
+    out of the key and lets an erasure find every export of the tenant."""
+    return f"{EXPORT_PREFIX}{hashlib.sha256(tenant.encode()).hexdigest()[:32]}/"
+
+
+def tenant_export(tenant: str, export_id: str) -> str:
+    """One export of the tenant's data (`export_id`: 32 random hex digits)."""
+    return f"{tenant_exports_prefix(tenant)}{export_id}.zip"

@@ -38,7 +38,16 @@ from silhouette.settings import get_settings
 _OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
 # Attributes for the service's own use, not part of the job as clients see it.
 _BOOKKEEPING = frozenset(
-    {"notified_at", "request_id", "sweep_day", "sweep_at", "expires_at", "batch_id", "batch_index"}
+    {
+        "notified_at",
+        "request_id",
+        "sweep_day",
+        "sweep_at",
+        "expires_at",
+        "batch_id",
+        "batch_index",
+        "measurement_versions",
+    }
 )
 # How long events may lag behind an upload before the sweeper looks for the photo itself.
 UPLOAD_EVENT_GRACE = timedelta(minutes=10)
@@ -113,6 +122,9 @@ class JobRecord(Model):
     calibration = JSONAttribute(null=True)
     skin = JSONAttribute(null=True)
     measurements = JSONAttribute(null=True)
+    # Adjustments to the measurements and approvals (service/measurement_versions.py); the
+    # analysis' own `measurements` are never changed.
+    measurement_versions = JSONAttribute(null=True)
     quality = JSONAttribute(null=True)
     artifacts = MapAttribute(default=dict)
     timings_ms = MapAttribute(default=dict)
@@ -239,6 +251,13 @@ class JobRecords(Protocol):
     def mark_notified(self, job_id: str) -> bool:
         """Record that the job's event was sent, which closes `finish` to retries. False if
         the job is gone."""
+        ...
+
+    def replace_measurement_versions(
+        self, job_id: str, expected: dict[str, Any] | None, versions: dict[str, Any]
+    ) -> bool:
+        """Store `versions` (service/measurement_versions.py) if the job still exists and its
+        versions are still `expected`; False otherwise."""
         ...
 
 
@@ -435,6 +454,17 @@ class DynamoJobRecords:
     def mark_notified(self, job_id: str) -> bool:
         return self._change(job_id, {"notified_at": utc_now()}, JobRecord.job_id.exists())
 
+    def replace_measurement_versions(
+        self, job_id: str, expected: dict[str, Any] | None, versions: dict[str, Any]
+    ) -> bool:
+        unchanged = (
+            JobRecord.measurement_versions.does_not_exist()
+            if expected is None
+            else JobRecord.measurement_versions == expected
+        )
+        changes = {"measurement_versions": versions}
+        return self._change(job_id, changes, JobRecord.job_id.exists() & unchanged)
+
     @staticmethod
     def _change(job_id: str, changes: Changes, condition: Condition) -> bool:
         return update_if(_table()(job_id=job_id), changes, condition)
@@ -545,6 +575,12 @@ class MemoryJobRecords:
 
     def mark_notified(self, job_id: str) -> bool:
         return self._change(job_id, {"notified_at": utc_now()}, lambda record: True)
+
+    def replace_measurement_versions(
+        self, job_id: str, expected: dict[str, Any] | None, versions: dict[str, Any]
+    ) -> bool:
+        changes = {"measurement_versions": versions}
+        return self._change(job_id, changes, lambda record: record.measurement_versions == expected)
 
     def _change(self, job_id: str, changes: Changes, allowed: Callable[[JobRecord], bool]) -> bool:
         record = self.find_any(job_id)

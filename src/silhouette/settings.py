@@ -20,7 +20,10 @@ class Settings(BaseSettings):
     event_bus: str = Field("", description="EventBridge bus for job events")
     state_machine_arn: str = Field("", description="pipeline state machine (starter and API)")
     batch_table: str = Field("", description="DynamoDB table of batch records")
-    audit_table: str = Field("", description="DynamoDB table of the audit log (API only)")
+    audit_table: str = Field("", description="DynamoDB table of the audit log")
+    tenant_data_function: str = Field(
+        "", description="the function exporting and erasing a tenant's data (API only)"
+    )
     batch_state_machine_arn: str = Field("", description="batch state machine (starter)")
     region: str = Field("us-east-1", validation_alias="AWS_REGION")
 

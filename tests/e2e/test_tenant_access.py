@@ -5,10 +5,13 @@ test_readme_api.py, covers the usual path: adjust, approve, sheet, audit, export
 
 from __future__ import annotations
 
+import io
 import time
+import zipfile
 
 import pypdfium2 as pdfium
 import pytest
+import requests
 
 from silhouette.schema import JobStatus
 from tests.conftest import ADMIN_KEY, API_KEYS, TAILOR_KEY
@@ -36,6 +39,18 @@ def measured_photo(stack, sample) -> str:
 def audit_log(stack) -> list[tuple[str, str, str]]:
     entries = call(stack, "GET", "/tenant/audit?limit=100", key=ADMIN_KEY).json()["entries"]
     return [(entry["action"], entry["role"], entry["target"]) for entry in entries]
+
+
+def wait_for_erasure(stack, timeout: float = 120) -> dict:
+    """The audit entry of tenant-a's erasure once the tenant-data function has done it."""
+    deadline = time.monotonic() + timeout
+    while True:
+        entries = call(stack, "GET", "/tenant/audit?limit=100", key=ADMIN_KEY).json()["entries"]
+        done = [e for e in entries if e["action"] == "erase" and e["detail"]["status"] == "done"]
+        if done:
+            return done[-1]
+        assert time.monotonic() < deadline, "the erasure never finished"
+        time.sleep(0.5)
 
 
 def test_measurement_versions_refuse_what_the_job_does_not_have(stack, sample):
@@ -125,14 +140,50 @@ def test_erasing_the_tenant_leaves_nothing_of_a_job_being_analysed(stack, sample
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.05)
 
-    erased = call(stack, "DELETE", "/tenant/data", key=ADMIN_KEY)
+    erasure = call(stack, "DELETE", "/tenant/data", key=ADMIN_KEY)
 
-    assert erased.status_code == 200 and erased.json()["jobs"] == 1, erased.text
+    assert erasure.status_code == 202 and erasure.json()["status"] == "ERASING", erasure.text
+    assert wait_for_erasure(stack)["detail"]["jobs"] == 1
     # The execution runs on: each stage finds the record gone and erases what it wrote.
     stack.wait_for_executions()
     assert call(stack, "GET", f"/jobs/{job_id}").status_code == 404
     assert job_objects(stack, job_id) == []
     assert call(stack, "GET", "/jobs").json()["jobs"] == []
-    # Another tenant's job is untouched; the erasure itself is in the audit log.
+    # Another tenant's job is untouched.
     assert call(stack, "GET", f"/jobs/{other['job']['job_id']}", key=OTHER_TENANT_KEY).ok
-    assert audit_log(stack)[-3:-1] == [("erase", "admin", "tenant")] * 2
+
+
+def test_an_export_is_prepared_in_the_background_and_then_handed_out(stack, sample):
+    job_id = measured_photo(stack, sample)
+
+    first = call(stack, "GET", "/tenant/export", key=ADMIN_KEY)
+    assert first.status_code == 202 and first.headers["Retry-After"] == "5"
+    assert first.json()["status"] == "RUNNING" and first.json()["download"] is None
+    deadline = time.monotonic() + 60
+    while (ready := call(stack, "GET", "/tenant/export", key=ADMIN_KEY)).status_code == 202:
+        assert ready.json()["export_id"] == first.json()["export_id"]  # the same, not a new one
+        assert time.monotonic() < deadline, "the export never finished"
+        time.sleep(0.3)
+
+    export = ready.json()
+    assert ready.status_code == 200 and export["status"] == "READY" and export["jobs"] == 1
+    archive = zipfile.ZipFile(
+        io.BytesIO(requests.get(export["download"]["url"], timeout=30).content)
+    )
+    assert f"jobs/{job_id}/result.json" in archive.namelist()
+    assert {name.split("/")[2] for name in archive.namelist() if name.startswith("jobs/")} >= {
+        "result.json",
+        "uploads",
+        "artifacts",
+    }
+    # Asked again, the same export; asked for a fresh one, a new one.
+    assert (
+        call(stack, "GET", "/tenant/export", key=ADMIN_KEY).json()["export_id"]
+        == export["export_id"]
+    )
+    fresh = call(stack, "GET", "/tenant/export?fresh=true", key=ADMIN_KEY)
+    assert fresh.status_code == 202 and fresh.json()["export_id"] != export["export_id"]
+    assert stack.runtime.wait_until_idle(60)
+    entries = call(stack, "GET", "/tenant/audit?limit=100", key=ADMIN_KEY).json()["entries"]
+    exports = [entry["detail"]["status"] for entry in entries if entry["action"] == "export"]
+    assert exports == ["requested", "done", "requested", "done"]

@@ -84,6 +84,7 @@ BATCH_OUTPUTS = (_object(keys.batch_report(BATCH)), _object(keys.batch_results(B
 AUDIT_TABLE = TEMPLATE.arn("AuditTable")
 # A tenant's export: under the tenant's hash, which the recorder too names JOB (32 hex digits).
 EXPORT = _object(f"{keys.EXPORT_PREFIX}{JOB}/{JOB}.zip")
+EXPORT_STATE = f"{keys.EXPORT_PREFIX}{JOB}/state.json"
 # What an export lists: each of a job's prefixes, a batch's own and its source.
 _TENANT_PREFIXES = (*keys.job_prefixes(JOB), keys.batch_prefix(BATCH), keys.batch_source(BATCH))
 
@@ -93,6 +94,16 @@ def _job_erased() -> list[AwsCall]:
     listings = [AwsCall("s3:ListBucket", BUCKET, prefix) for prefix in keys.job_prefixes(JOB)]
     deletions = [AwsCall("s3:DeleteObject", key) for key in (UPLOAD, *VIEW_UPLOADS, *DOWNLOADS)]
     return listings + deletions
+
+
+def _export_state() -> list[AwsCall]:
+    """tenant_requests: an export's progress, listed, read and written."""
+    state = _object(EXPORT_STATE)
+    return [
+        AwsCall("s3:ListBucket", BUCKET, EXPORT_STATE),
+        AwsCall("s3:GetObject", state),
+        AwsCall("s3:PutObject", state),
+    ]
 
 
 def _tenant_exported() -> list[AwsCall]:
@@ -108,8 +119,8 @@ def _tenant_exported() -> list[AwsCall]:
         *listings,
         *reads,
         *(AwsCall("s3:GetObject", key) for key in BATCH_OUTPUTS),
+        AwsCall("dynamodb:Query", f"{TABLE}/index/tenant-jobs"),
         AwsCall("s3:PutObject", EXPORT),
-        AwsCall("s3:GetObject", EXPORT),  # its presigned GET
     ]
 
 
@@ -122,7 +133,7 @@ def _tenant_erased() -> list[AwsCall]:
         AwsCall("s3:ListBucket", BUCKET, f"{keys.EXPORT_PREFIX}{JOB}/"),
         *(
             AwsCall("s3:DeleteObject", key)
-            for key in (BATCH_SOURCE, BATCH_MANIFEST, *BATCH_OUTPUTS, EXPORT)
+            for key in (BATCH_SOURCE, BATCH_MANIFEST, *BATCH_OUTPUTS, EXPORT, _object(EXPORT_STATE))
         ),
         AwsCall("dynamodb:DeleteItem", BATCH_TABLE),  # batches and the tenant's slots
     ]
@@ -172,8 +183,17 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("dynamodb:UpdateItem", TABLE),  # PATCH .../measurements, .../approval
         AwsCall("dynamodb:PutItem", AUDIT_TABLE),  # admin reads, adjustments, approvals
         AwsCall("dynamodb:Query", AUDIT_TABLE),  # GET /tenant/audit
-        *_tenant_exported(),  # GET /tenant/export
-        *_tenant_erased(),  # DELETE /tenant/data
+        # GET /tenant/export: its progress, the tenant-data function asked to make it, the ZIP
+        # handed out; DELETE /tenant/data asks that function too.
+        *_export_state(),
+        AwsCall("lambda:InvokeFunction", TEMPLATE.arn("TenantDataFunction")),
+        AwsCall("s3:GetObject", EXPORT),
+    ],
+    "TenantDataFunction": [
+        *_export_state(),
+        *_tenant_exported(),
+        *_tenant_erased(),
+        AwsCall("dynamodb:PutItem", AUDIT_TABLE),  # what was exported or erased
     ],
     "UploadStarterFunction": [
         AwsCall("dynamodb:GetItem", TABLE),

@@ -39,6 +39,7 @@ def loaded(module: str, path: str | None = None) -> set[str]:
         ("the ingest function", "app", "ingest", set()),
         ("the finalize function", "app", "finalize", set()),
         ("the sweeper function", "app", "sweeper", set()),
+        ("the tenant-data function", "app", "tenant_data", set()),
         ("the colors function", "app", "colors", {"cv2", "sklearn"}),
         ("the segment function", "app", "segment", {"cv2", "sklearn", "onnxruntime"}),
         ("the overlay function", "app", "overlay", {"cv2"}),

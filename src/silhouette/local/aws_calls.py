@@ -26,6 +26,7 @@ _NAMING_PARAMETERS = {
     "states": ("stateMachineArn", "executionArn"),
     "apigateway": ("apiKey",),
     "events": ("Name", "Rule", "EventBusName"),  # connections, API destinations, rules
+    "lambda": ("FunctionName",),
 }
 
 

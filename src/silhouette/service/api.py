@@ -46,7 +46,7 @@ from silhouette.service import (
     batches,
     jobs,
     measurement_versions,
-    tenant_data,
+    tenant_requests,
 )
 from silhouette.service.audit import AuditAction, AuditPage
 from silhouette.service.batch_records import BatchSource
@@ -62,7 +62,7 @@ from silhouette.service.measurement_versions import (
 from silhouette.service.observability import log_keys, logger
 from silhouette.service.starter import start_uploads
 from silhouette.service.storage import S3Store
-from silhouette.service.tenant_data import TenantErasure, TenantExport
+from silhouette.service.tenant_requests import ErasureStarted, ExportStatus
 from silhouette.service.tenants import Caller, caller_of_key
 from silhouette.service.transfers import (
     DownloadLink,
@@ -739,31 +739,43 @@ def get_audit_log(
 
 @app.get(
     "/tenant/export",
-    summary="Everything the tenant has (records, photos kept, artifacts) as a ZIP link (admin)",
-    responses=_responses(200, *_GUARDED),
+    summary="Everything the tenant has (records, photos kept, artifacts) as a ZIP (admin keys)",
+    description="202 while the export is prepared (poll again after Retry-After), 200 with a "
+    "link once it is ready; `fresh=true` starts a new one.",
+    responses={
+        **_responses(200, *_GUARDED),
+        202: {
+            "description": "the export is being prepared",
+            "headers": _REQUEST_ID_DOCUMENTED,
+            "content": {"application/json": {"model": ExportStatus}},
+        },
+    },
     security=_KEY_SECURITY,
 )
-def export_tenant() -> TenantExport:
+def export_tenant(fresh: Annotated[bool, Query()] = False) -> Response[ExportStatus]:
     caller = _caller_allowed(Role.ADMIN)
-    export = tenant_data.export_tenant(caller.tenant)
-    detail = {"jobs": export.jobs, "batches": export.batches, "files": export.files}
-    audit.record(caller, AuditAction.EXPORT, "tenant", detail, _request_id())
-    return export
+    export = tenant_requests.export_status(caller, fresh, _request_id())
+    ready = export.status == "READY"
+    return Response(
+        status_code=200 if ready else 202,
+        content_type="application/json",
+        body=export,
+        headers=None if ready else {"Retry-After": "5"},
+    )
 
 
 @app.delete(
     "/tenant/data",
-    summary="Erase every job, photo, artifact and batch of the tenant (admin; audited)",
-    responses=_responses(200, *_GUARDED),
+    status_code=202,
+    summary="Erase every job, photo, artifact and batch of the tenant (admin keys; audited)",
+    description="Erased in the background; the audit log records the request and, when done, "
+    "what was erased.",
+    responses=_responses(202, *_GUARDED),
     security=_KEY_SECURITY,
 )
-def erase_tenant() -> TenantErasure:
+def erase_tenant() -> ErasureStarted:
     caller = _caller_allowed(Role.ADMIN)
-    # Recorded first: an erasure that fails half-way must still be accounted for.
-    audit.record(caller, AuditAction.ERASE, "tenant", None, _request_id())
-    erased = tenant_data.erase_tenant(caller.tenant)
-    audit.record(caller, AuditAction.ERASE, "tenant", erased.model_dump(), _request_id())
-    return erased
+    return tenant_requests.start_erasure(caller, _request_id())
 
 
 @app.get(

@@ -115,3 +115,8 @@ def tenant_exports_prefix(tenant: str) -> str:
 def tenant_export(tenant: str, export_id: str) -> str:
     """One export of the tenant's data (`export_id`: 32 random hex digits)."""
     return f"{tenant_exports_prefix(tenant)}{export_id}.zip"
+
+
+def tenant_export_state(tenant: str) -> str:
+    """The progress of the tenant's latest export (service/tenant_requests.py)."""
+    return f"{tenant_exports_prefix(tenant)}state.json"

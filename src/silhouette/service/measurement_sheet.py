@@ -102,4 +102,4 @@ def _scale_text(measured: BodyMeasurements) -> str:
     scale = measured.scale
     if scale is None:
         return "none"
-    return f"{_SCALE_SOURCES[scale.source]} (+-{scale.relative_error:.1%})"
+    return f"{_SCALE_SOURCES[scale.source]} (±{scale.relative_error:.1%})"

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from silhouette.schema import BodyMeasurements, JobResult, JobStatus, Role
 from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords
@@ -21,7 +21,6 @@ from silhouette.service.tenants import Caller
 MAX_ADJUSTMENTS = 50
 ORIGINAL_SOURCE = "analysis"
 
-MeasurementName = Annotated[str, StringConstraints(pattern=r"^[a-z][a-z_]{0,39}$")]
 Centimetres = Annotated[float, Field(gt=0, le=400)]
 ErrorCentimetres = Annotated[float, Field(ge=0, le=100)]
 
@@ -30,10 +29,11 @@ class MeasurementAdjustment(BaseModel):
     """A PATCH of a job's measurements: new values for some of them, and where they come from."""
 
     model_config = ConfigDict(extra="forbid")
-    values: dict[MeasurementName, Centimetres] = Field(
+    # Names are checked against the job's measurements (`adjust`), not a pattern here.
+    values: dict[str, Centimetres] = Field(
         min_length=1, max_length=40, description="measurement name -> value in cm"
     )
-    errors: dict[MeasurementName, ErrorCentimetres] = Field(
+    errors: dict[str, ErrorCentimetres] = Field(
         default_factory=dict,
         description="the +- band of an adjusted value, in cm (default: unknown)",
     )

@@ -1,9 +1,10 @@
 """Everything a tenant has, exported as one ZIP or erased (GDPR-style access and erasure).
 
-`export_tenant` writes a ZIP to `keys.tenant_export` (`exports/<tenant hash>/<random>.zip`)
-and returns a presigned GET of it. Exports are meant to be fetched at once: the bucket's
-lifecycle rule for `exports/` removes them after a day, and `erase_tenant` deletes the tenant's
-earlier exports with the rest (the tenant hash in their keys finds them). The archive holds:
+`export_tenant` writes a ZIP to `keys.tenant_export` (`exports/<tenant hash>/<export id>.zip`;
+service/tenant_requests.py runs it and hands out the link). Exports are meant to be fetched at
+once: the bucket's lifecycle rule for `exports/` removes them after a day, and `erase_tenant`
+deletes the tenant's earlier exports with the rest (the tenant hash in their keys finds them).
+The archive holds:
 
     README.txt                                 what this is, when it was made, the counts
     jobs/<job_id>/result.json                  the job as clients see it (GET /jobs/{job_id})
@@ -36,7 +37,6 @@ erases those, objects included, when their retention ends."""
 from __future__ import annotations
 
 import json
-import secrets
 import shutil
 import tempfile
 import zipfile
@@ -62,7 +62,6 @@ from silhouette.service.batch_records import (
 from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords
 from silhouette.service.storage import delete_prefixes, s3_client
 from silhouette.service.tables import utc_now
-from silhouette.service.transfers import DownloadLink, download_link
 from silhouette.settings import get_settings
 
 # Jobs read per page of the tenant's list.
@@ -79,7 +78,6 @@ _SECRET_BATCH_ATTRIBUTES = frozenset({"webhook_token"})
 
 
 class TenantExport(BaseModel):
-    download: DownloadLink  # presigned GET of the ZIP
     jobs: int  # jobs included
     batches: int  # batches included
     files: int  # ZIP entries
@@ -94,16 +92,17 @@ class TenantErasure(BaseModel):
 
 def export_tenant(
     tenant: str,
+    export_id: str,
     s3: Any = None,
     job_records: JobRecords = DYNAMODB_RECORDS,
     batch_records: DynamoBatchRecords = BATCH_RECORDS,
 ) -> TenantExport:
-    """One ZIP of everything the tenant has (the layout is in the module's docstring), and a
-    presigned link to it."""
+    """One ZIP of everything the tenant has (the layout is in the module's docstring), at
+    `keys.tenant_export(tenant, export_id)`."""
     client = s3 or s3_client()
     bucket = get_settings().bucket
     made = utc_now()
-    key = keys.tenant_export(tenant, secrets.token_hex(16))
+    key = keys.tenant_export(tenant, export_id)
     jobs = batches = 0
     with tempfile.SpooledTemporaryFile(max_size=_SPOOL_BYTES) as spool:
         with zipfile.ZipFile(spool, "w") as archive:
@@ -119,8 +118,7 @@ def export_tenant(
         size = spool.tell()
         spool.seek(0)
         client.upload_fileobj(spool, bucket, key, ExtraArgs={"ContentType": "application/zip"})
-    link = download_link(key, f"silhouette-export-{made:%Y%m%d}.zip", client)
-    return TenantExport(download=link, jobs=jobs, batches=batches, files=files, bytes=size)
+    return TenantExport(jobs=jobs, batches=batches, files=files, bytes=size)
 
 
 def erase_tenant(

@@ -18,12 +18,15 @@ from moto import mock_aws
 
 from silhouette.local.template import Template
 from silhouette.names import PROJECT_ROOT
-from silhouette.schema import BatchItem, JobOptions, JobStatus, View
-from silhouette.service import keys
+from silhouette.schema import BatchItem, JobOptions, JobStatus, Role, View
+from silhouette.service import audit, keys, tenant_requests
+from silhouette.service import tenant_data as tenant_data_module
 from silhouette.service.batch_records import BATCH_RECORDS, TENANT_SLOTS, BatchSource, BatchStatus
 from silhouette.service.records import DYNAMODB_RECORDS, new_job_id
 from silhouette.service.storage import s3_client
 from silhouette.service.tenant_data import erase_tenant, export_tenant
+from silhouette.service.tenant_requests import TenantTask
+from silhouette.service.tenants import Caller
 from silhouette.settings import get_settings
 
 REGION = "us-east-1"
@@ -37,7 +40,12 @@ VERSIONS = {"versions": [{"version": 1, "values": {"waist": 81.5}, "source": "ta
 def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     """Fresh tables (from template.yaml) and bucket; the S3 client."""
     name = next(_stacks)
-    settings = {"TABLE": f"{name}-jobs", "BATCH_TABLE": f"{name}-batches", "BUCKET": BUCKET}
+    settings = {
+        "TABLE": f"{name}-jobs",
+        "BATCH_TABLE": f"{name}-batches",
+        "AUDIT_TABLE": f"{name}-audit",
+        "BUCKET": BUCKET,
+    }
     for key, value in settings.items():
         monkeypatch.setenv(f"SILHOUETTE_{key}", value)
     monkeypatch.setenv("AWS_REGION", REGION)
@@ -45,7 +53,12 @@ def aws(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
     with mock_aws():
         template = Template(PROJECT_ROOT / "template.yaml", name, REGION)
         dynamodb = boto3.client("dynamodb", region_name=REGION)
-        for logical_id, table in (("JobsTable", "TABLE"), ("BatchesTable", "BATCH_TABLE")):
+        tables = (
+            ("JobsTable", "TABLE"),
+            ("BatchesTable", "BATCH_TABLE"),
+            ("AuditTable", "AUDIT_TABLE"),
+        )
+        for logical_id, table in tables:
             properties = template.resolve(template.properties(logical_id))
             wanted = ("AttributeDefinitions", "KeySchema", "BillingMode", "GlobalSecondaryIndexes")
             dynamodb.create_table(
@@ -291,3 +304,72 @@ def test_export_and_erase_go_through_every_page_of_jobs(aws):
     assert (erasure.jobs, erasure.objects) == (205, 5 + 1)  # and the export
     assert records_of("table", TENANT) == []
     assert stored(aws) == {}
+
+
+# Requests: the export's progress and the tenant-data function's runs -------------------------
+
+ADMIN = Caller(TENANT, Role.ADMIN, "key-id", "acme-admin")
+
+
+@pytest.fixture
+def invoked(monkeypatch: pytest.MonkeyPatch) -> list[TenantTask]:
+    """The tasks the API hands the tenant-data function (instead of invoking it)."""
+    tasks: list[TenantTask] = []
+    monkeypatch.setattr(tenant_requests, "_invoke", tasks.append)
+    return tasks
+
+
+def test_an_export_is_started_once_then_answered_from_its_state(aws, invoked):
+    completed_with_versions(aws, TENANT)
+
+    started = tenant_requests.export_status(ADMIN, fresh=False, request_id="r1")
+    again = tenant_requests.export_status(ADMIN, fresh=False, request_id="r2")
+
+    assert started.status == again.status == "RUNNING" and started.download is None
+    assert [task.export_id for task in invoked] == [started.export_id]  # asked once
+    assert tenant_requests.run(invoked[0])["status"] == "READY"
+    ready = tenant_requests.export_status(ADMIN, fresh=False, request_id="r3")
+    assert ready.status == "READY" and ready.jobs == 1 and ready.download is not None
+    assert download(aws, TENANT, ready.export_id).testzip() is None
+    # A retried invocation of a finished export does nothing.
+    assert tenant_requests.run(invoked[0]) == {"status": "skipped"}
+    fresh = tenant_requests.export_status(ADMIN, fresh=True, request_id="r4")
+    assert fresh.status == "RUNNING" and fresh.export_id != ready.export_id
+
+
+def test_a_failed_or_abandoned_export_is_started_again(aws, invoked, monkeypatch):
+    started = tenant_requests.export_status(ADMIN, fresh=False, request_id=None)
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise OSError("disk full")
+
+    with monkeypatch.context() as patch, pytest.raises(OSError):
+        patch.setattr(tenant_data_module, "export_tenant", broken)
+        tenant_requests.run(invoked[0])
+    failed = json.loads(stored(aws)[keys.tenant_export_state(TENANT)])
+    assert failed["status"] == "FAILED" and failed["error"] == "OSError: disk full"
+    retried = tenant_requests.export_status(ADMIN, fresh=False, request_id=None)
+    assert retried.status == "RUNNING" and retried.export_id != started.export_id
+
+    # One RUNNING for longer than the function may run died with it.
+    abandoned = retried.model_copy(
+        update={"started_at": datetime.now(UTC) - tenant_requests.EXPORT_GIVEN_UP_AFTER * 1.1}
+    )
+    put(aws, keys.tenant_export_state(TENANT), abandoned.model_dump_json().encode(), "x/json")
+    restarted = tenant_requests.export_status(ADMIN, fresh=False, request_id=None)
+    assert restarted.export_id not in (started.export_id, retried.export_id)
+    assert len(invoked) == 3
+
+
+def test_an_erasure_is_audited_when_asked_for_and_when_done(aws, invoked):
+    completed_with_versions(aws, TENANT)
+
+    assert tenant_requests.start_erasure(ADMIN, "r1").status == "ERASING"
+    tenant_requests.run(invoked[0])
+
+    entries = audit.entries(TENANT, 10, None).entries
+    assert [(e.action, e.detail["status"], e.key) for e in entries] == [
+        ("erase", "requested", "acme-admin"),
+        ("erase", "done", "acme-admin"),
+    ]
+    assert entries[1].detail["jobs"] == 1 and not stored(aws)

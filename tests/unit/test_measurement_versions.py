@@ -168,3 +168,22 @@ def test_an_adjustment_is_validated_before_anything_is_stored():
         MeasurementAdjustment(values={"inseam": 80.0}, errors={"waist": 1.0}, source="tape")
     with pytest.raises(ValueError):
         MeasurementAdjustment(values={}, source="tape")
+
+
+def test_the_versions_a_record_holds_are_bounded(monkeypatch):
+    records = MemoryJobRecords()
+    record = measured_job(records)
+    monkeypatch.setattr(versions, "MAX_ADJUSTMENTS", 2)
+    monkeypatch.setattr(versions, "MAX_APPROVALS", 1)
+    for value in (90.0, 91.0):
+        record = records.find(record.job_id)
+        versions.adjust(
+            record, MeasurementAdjustment(values={"inseam": value}, source="t"), USER, records
+        )
+    versions.approve(records.find(record.job_id), ApprovalRequest(version=2), TAILOR, records)
+
+    third = MeasurementAdjustment(values={"inseam": 92.0}, source="t")
+    with pytest.raises(versions.TooManyVersions):
+        versions.adjust(records.find(record.job_id), third, USER, records)
+    with pytest.raises(versions.TooManyVersions):
+        versions.approve(records.find(record.job_id), ApprovalRequest(version=1), TAILOR, records)

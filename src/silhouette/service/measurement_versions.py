@@ -17,8 +17,9 @@ from silhouette.schema import BodyMeasurements, JobResult, JobStatus, Role
 from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords
 from silhouette.service.tenants import Caller
 
-# A job record holds at most 400 KB: far more adjustments than anyone makes by hand.
+# A job record holds at most 400 KB: far more adjustments and approvals than anyone makes.
 MAX_ADJUSTMENTS = 50
+MAX_APPROVALS = 100
 ORIGINAL_SOURCE = "analysis"
 
 Centimetres = Annotated[float, Field(gt=0, le=400)]
@@ -188,7 +189,8 @@ def adjust(
     original = _measured(record.to_result())
     if unknown := sorted(set(adjustment.values) - set(original.values)):
         known = ", ".join(original.values) or "none"
-        message = f"no such measurement: {', '.join(unknown)} (the job's: {known})"
+        named = ", ".join(name[:40] for name in unknown[:5])  # echo a little of what came
+        message = f"no such measurement: {named} (the job's: {known})"
         raise InvalidAdjustment(message, "values")
     log = _log(record)
     if len(log.adjustments) >= MAX_ADJUSTMENTS:
@@ -216,6 +218,8 @@ def approve(
     """Record `caller`'s approval of a version (the API lets only tailors and admins)."""
     _measured(record.to_result())
     log = _log(record)
+    if len(log.approvals) >= MAX_APPROVALS:
+        raise TooManyVersions(f"the job already has {MAX_APPROVALS} approvals")
     if request.version > len(log.adjustments):
         message = f"no version {request.version}: the latest is {len(log.adjustments)}"
         raise InvalidAdjustment(message, "version")

@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from silhouette.schema import BodyMeasurements, JobResult, JobStatus, Role
 from silhouette.service.records import DYNAMODB_RECORDS, JobRecord, JobRecords
@@ -40,12 +40,6 @@ class MeasurementAdjustment(BaseModel):
     )
     source: str = Field(min_length=1, max_length=80, description='e.g. "tape measure"')
     note: str | None = Field(None, max_length=500)
-
-    @model_validator(mode="after")
-    def _errors_of_adjusted_values(self) -> MeasurementAdjustment:
-        if extra := sorted(set(self.errors) - set(self.values)):
-            raise ValueError(f"errors given for values not adjusted: {', '.join(extra)}")
-        return self
 
 
 class ApprovalRequest(BaseModel):
@@ -192,6 +186,10 @@ def adjust(
         named = ", ".join(name[:40] for name in unknown[:5])  # echo a little of what came
         message = f"no such measurement: {named} (the job's: {known})"
         raise InvalidAdjustment(message, "values")
+    # Checked here, not in the model: an OpenAPI schema cannot say one map's keys are the other's.
+    if extra := sorted(set(adjustment.errors) - set(adjustment.values)):
+        named = ", ".join(name[:40] for name in extra[:5])
+        raise InvalidAdjustment(f"errors given for values not adjusted: {named}", "errors")
     log = _log(record)
     if len(log.adjustments) >= MAX_ADJUSTMENTS:
         raise TooManyVersions(f"the job already has {MAX_ADJUSTMENTS} adjustments")

@@ -307,6 +307,8 @@ def stage_figures(run: Run, bare: Bare) -> list[Figure]:
     figures: list[Figure] = []
     for stage in STAGES:
         durations = warm_ms(run, function_of(stage))
+        if not durations:  # a stage these photos do not ask for (measure: options.measurements)
+            continue
         value = {"median": statistics.median(durations), "p95": p95(durations)}
         if stage in models:
             value["bare model median"] = median(b[stage] for b in bare.values())

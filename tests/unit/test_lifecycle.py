@@ -28,9 +28,10 @@ from silhouette.schema import (
     TaskError,
 )
 from silhouette.service import jobs, keys, sweeper
+from silhouette.service.cursors import InvalidCursor
 from silhouette.service.finalize import finalize
 from silhouette.service.handlers import run_stage
-from silhouette.service.jobs import InvalidCursor, JobNotFound
+from silhouette.service.jobs import JobNotFound
 from silhouette.service.notifications import JobEvent, MemoryPublisher
 from silhouette.service.records import UPLOAD_EVENT_GRACE, MemoryJobRecords, new_job_id
 from silhouette.service.storage import ArtifactStore, MemoryStore

@@ -44,6 +44,7 @@ from silhouette.service import (
     audit,
     batch_webhooks,
     batches,
+    cursors,
     jobs,
     measurement_versions,
     tenant_requests,
@@ -387,8 +388,8 @@ def _too_large(error: UploadTooLarge) -> Response:
     return _json(413, ErrorBody(error="too_large", message=str(error), field="size"))
 
 
-@app.exception_handler(jobs.InvalidCursor)
-def _invalid_cursor(error: jobs.InvalidCursor) -> Response:
+@app.exception_handler(cursors.InvalidCursor)
+def _invalid_cursor(error: cursors.InvalidCursor) -> Response:
     body = ErrorBody(error="invalid_request", message=f"cursor: {error}", field="cursor")
     return _json(400, body)
 
@@ -523,16 +524,16 @@ def get_result(job_id: str) -> ResultWithDownloads:
     return ResultWithDownloads(**result.model_dump(), downloads=jobs.downloads(result))
 
 
-def _history(job_id: str) -> MeasurementHistory:
-    return measurement_versions.history(jobs.owned(_tenant(), job_id))
-
-
-def _version(history: MeasurementHistory, version: int | None) -> MeasurementVersion:
-    if version is None:
-        return history.versions[-1]
-    if version > history.current:
+def _measured_version(
+    job_id: str, version: int | None
+) -> tuple[JobResult, MeasurementHistory, MeasurementVersion]:
+    """The caller's measured job, its versions, and the one asked for (default the latest)."""
+    record = jobs.owned(_tenant(), job_id)
+    history = measurement_versions.history(record)
+    if version is not None and version > history.current:
         raise ApiError(404, "not_found", f"no version {version}: the latest is {history.current}")
-    return history.versions[version]
+    chosen = history.versions[-1 if version is None else version]
+    return record.to_result(), history, chosen
 
 
 _VERSION_QUERY = Query(ge=0, description="the version (0: the analysis); default the latest")
@@ -554,14 +555,12 @@ _VERSION_QUERY = Query(ge=0, description="the version (0: the analysis); default
 def get_measurements_csv(  # unannotated return: the body is CSV, not a model
     job_id: str, version: Annotated[int | None, _VERSION_QUERY] = None
 ):
-    record = jobs.owned(_tenant(), job_id)
-    history = measurement_versions.history(record)
-    measured = record.to_result().measurements
-    assert measured is not None  # history() refuses jobs without measurements
+    result, _, chosen = _measured_version(job_id, version)
+    assert result.measurements is not None  # history() refuses jobs without measurements
     return Response(
         status_code=200,
         content_type="text/csv",
-        body=measurements_csv(measured, _version(history, version)),
+        body=measurements_csv(result.measurements, chosen),
         headers={"Content-Disposition": f'attachment; filename="{job_id[:8]}-measurements.csv"'},
     )
 
@@ -584,12 +583,10 @@ def get_measurement_sheet(  # unannotated return: the body is a PDF, not a model
 ):
     from silhouette.service.measurement_pdf import render_sheet  # fpdf: only this route
 
-    record = jobs.owned(_tenant(), job_id)
-    history = measurement_versions.history(record)
-    result = record.to_result()
+    result, history, chosen = _measured_version(job_id, version)
     picture_key = result.artifacts.get(MEASUREMENT_PICTURE)
     picture = S3Store(get_settings().bucket).get(picture_key) if picture_key else None
-    sheet = measurement_sheet(result, history, _version(history, version), picture)
+    sheet = measurement_sheet(result, history, chosen, picture)
     return Response(
         status_code=200,
         content_type="application/pdf",
@@ -605,7 +602,7 @@ def get_measurement_sheet(  # unannotated return: the body is a PDF, not a model
     security=_KEY_SECURITY,
 )
 def get_measurement_history(job_id: str) -> MeasurementHistory:
-    return _history(job_id)
+    return measurement_versions.history(jobs.owned(_tenant(), job_id))
 
 
 @app.patch(
@@ -730,11 +727,7 @@ def get_audit_log(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2048)] = None,
 ) -> AuditPage:
-    caller = _caller_allowed(Role.ADMIN)
-    try:
-        return audit.entries(caller.tenant, limit, cursor)
-    except audit.InvalidAuditCursor as error:
-        raise ApiError(400, "invalid_request", f"cursor: {error}", "cursor") from error
+    return audit.entries(_caller_allowed(Role.ADMIN).tenant, limit, cursor)
 
 
 @app.get(

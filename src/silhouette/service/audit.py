@@ -6,9 +6,6 @@ measurement) and expires after `audit_retention_days`."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 import secrets
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -19,6 +16,7 @@ from pynamodb.attributes import JSONAttribute, TTLAttribute, UnicodeAttribute, U
 from pynamodb.models import Model
 
 from silhouette.schema import Role
+from silhouette.service import cursors
 from silhouette.service.tables import bound, utc_now
 from silhouette.service.tenants import Caller
 from silhouette.settings import get_settings
@@ -65,10 +63,6 @@ class AuditPage(BaseModel):
     next_cursor: str | None = None
 
 
-class InvalidAuditCursor(Exception):
-    pass
-
-
 def record(
     caller: Caller,
     action: AuditAction,
@@ -93,7 +87,7 @@ def record(
 
 def entries(tenant: str, limit: int, cursor: str | None) -> AuditPage:
     """One page of the tenant's audit log, oldest first."""
-    start = {"tenant": tenant, "entry_id": _decode(cursor)} if cursor else None
+    start = {"tenant": tenant, "entry_id": cursors.decode(cursor, _is_entry_id)} if cursor else None
     query = _table().query(tenant, limit=limit, last_evaluated_key=_item_key(start))
     page = [
         AuditEntry(
@@ -108,25 +102,16 @@ def entries(tenant: str, limit: int, cursor: str | None) -> AuditPage:
         for item in query
     ]
     last = query.last_evaluated_key
-    return AuditPage(entries=page, next_cursor=_encode(last["entry_id"]["S"]) if last else None)
+    next_cursor = cursors.encode(last["entry_id"]["S"]) if last else None
+    return AuditPage(entries=page, next_cursor=next_cursor)
 
 
 def _item_key(start: dict[str, str] | None) -> dict[str, Any] | None:
     return {name: {"S": value} for name, value in start.items()} if start else None
 
 
-def _encode(entry_id: str) -> str:
-    return base64.urlsafe_b64encode(json.dumps(entry_id).encode()).decode()
-
-
-def _decode(cursor: str) -> str:
-    try:
-        entry_id = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error):
-        raise InvalidAuditCursor("not a cursor this API returned") from None
-    if not isinstance(entry_id, str) or "#" not in entry_id:
-        raise InvalidAuditCursor("not a cursor this API returned")
-    return entry_id
+def _is_entry_id(position: Any) -> bool:
+    return isinstance(position, str) and "#" in position
 
 
 def _table() -> type[AuditItem]:

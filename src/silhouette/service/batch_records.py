@@ -26,13 +26,20 @@ from pynamodb.attributes import (
     UnicodeSetAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.expressions.condition import Condition, size
 from pynamodb.indexes import GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from silhouette.schema import JobOptions
-from silhouette.service.tables import act_if, bound, is_condition_failure, update_if, utc_now
+from silhouette.service.tables import (
+    act_if,
+    bound,
+    delete_if,
+    is_condition_failure,
+    update_if,
+    utc_now,
+)
 from silhouette.settings import get_settings
 
 
@@ -179,13 +186,7 @@ class DynamoBatchRecords:
     def delete(self, batch_id: str) -> bool:
         """Erase the batch record (never a tenant's slots, which share the table). False if
         there is none."""
-        try:
-            _table()(batch_id=batch_id).delete(condition=BatchRecord.tenant.exists())
-        except DeleteError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return delete_if(_table()(batch_id=batch_id), BatchRecord.tenant.exists())
 
     def start(self, batch_id: str) -> bool:
         """WAITING -> RUNNING. False if it had already started or ended."""
@@ -289,13 +290,7 @@ class DynamoTenantSlots:
     def erase(self, tenant: str) -> bool:
         """Remove the tenant's slots item (it names the tenant's jobs). False if it has none."""
         table = bound(TenantSlots, get_settings().batch_table)
-        try:
-            table(batch_id=TenantSlots.key(tenant)).delete(condition=table.batch_id.exists())
-        except DeleteError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return delete_if(table(batch_id=TenantSlots.key(tenant)), table.batch_id.exists())
 
     def holders(self, tenant: str) -> dict[str, str]:
         table = bound(TenantSlots, get_settings().batch_table)

@@ -5,9 +5,6 @@ over these functions."""
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
 from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import Any
@@ -15,7 +12,7 @@ from typing import Any
 import boto3
 
 from silhouette.schema import JobOptions, JobResult, JobStatus, View
-from silhouette.service import keys, sweeper
+from silhouette.service import cursors, keys, sweeper
 from silhouette.service.observability import logger
 from silhouette.service.records import (
     DYNAMODB_RECORDS,
@@ -46,10 +43,6 @@ class JobNotFound(Exception):
 
 class JobBusy(Exception):
     """The job is being analysed; deleting it now would race the running stage."""
-
-
-class InvalidCursor(Exception):
-    pass
 
 
 def create_upload(
@@ -151,20 +144,7 @@ def list_jobs(
     tenant: str, limit: int, cursor: str | None, job_records: JobRecords = DYNAMODB_RECORDS
 ) -> tuple[list[JobResult], str | None]:
     """One page of the tenant's jobs, newest first, and the cursor of the next page."""
-    page = job_records.for_tenant(tenant, limit, _decode_cursor(tenant, cursor) if cursor else None)
+    start = cursors.decode(cursor, lambda key: is_page_key(key, tenant)) if cursor else None
+    page = job_records.for_tenant(tenant, limit, start)
     results = [record.to_result() for record in page.records]
-    return results, _encode_cursor(page.last_key) if page.last_key else None
-
-
-def _encode_cursor(last_key: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(last_key).encode()).decode()
-
-
-def _decode_cursor(tenant: str, cursor: str) -> dict[str, Any]:
-    try:
-        key = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, binascii.Error):
-        raise InvalidCursor("not a cursor this API returned") from None
-    if not is_page_key(key, tenant):
-        raise InvalidCursor("not a cursor this API returned")
-    return key
+    return results, cursors.encode(page.last_key) if page.last_key else None

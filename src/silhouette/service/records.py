@@ -26,13 +26,19 @@ from pynamodb.attributes import (
     UnicodeAttribute,
     UTCDateTimeAttribute,
 )
-from pynamodb.exceptions import DeleteError, DoesNotExist, PutError
+from pynamodb.exceptions import DoesNotExist, PutError
 from pynamodb.expressions.condition import Condition
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex, KeysOnlyProjection
 from pynamodb.models import Model
 
 from silhouette.schema import BatchItem, JobOptions, JobResult, JobStatus, View
-from silhouette.service.tables import bound, is_condition_failure, update_if, utc_now
+from silhouette.service.tables import (
+    bound,
+    delete_if,
+    is_condition_failure,
+    update_if,
+    utc_now,
+)
 from silhouette.settings import get_settings
 
 _OPEN = (JobStatus.QUEUED.value, JobStatus.PROCESSING.value)
@@ -431,13 +437,7 @@ class DynamoJobRecords:
         condition = JobRecord.job_id.exists()
         if not even_processing:
             condition &= JobRecord.status != JobStatus.PROCESSING.value
-        try:
-            _table()(job_id=job_id).delete(condition=condition)
-        except DeleteError as error:
-            if is_condition_failure(error):
-                return False
-            raise
-        return True
+        return delete_if(_table()(job_id=job_id), condition)
 
     def mark_processing(self, job_id: str, stage: str) -> bool:
         return self._change(job_id, _processing(stage), JobRecord.status.is_in(*_OPEN))

@@ -1,6 +1,7 @@
 """What the record tables share (records.py: jobs, batch_records.py: batches): binding a
 PynamoDB model to the table the settings name, which is only known at run time, and changes
-made only if a condition holds, a failed condition reported as False rather than raised."""
+and deletions made only if a condition holds, a failed condition reported as False rather than
+raised."""
 
 from __future__ import annotations
 
@@ -49,6 +50,17 @@ def act_if(item: Model, actions: list[Action], condition: Condition) -> bool:
     try:
         item.update(actions=actions, condition=condition)
     except UpdateError as error:
+        if is_condition_failure(error):
+            return False
+        raise
+    return True
+
+
+def delete_if(item: Model, condition: Condition) -> bool:
+    """Delete the stored `item` if `condition` holds; False if it does not."""
+    try:
+        item.delete(condition=condition)
+    except DeleteError as error:
         if is_condition_failure(error):
             return False
         raise

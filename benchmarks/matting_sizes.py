@@ -1,6 +1,7 @@
-"""The quality/time curve that chose IS-Net's input size (segmentation.MATTING_SIDE): for each
-size, the matte's time and how well the final cutout agrees with the one at 1024 x 1024 (the
-size the model was trained at), on the photos `benchmarks/eval.py` saved in quality mode
+"""The quality/time curve that chose IS-Net's model and input size (segmentation.MATTING_MODEL,
+MATTING_SIDE): for the fp32 model and its int8 quantization (model_conversion.isnet_int8) at
+each size, the segment's time and how well the final cutout agrees with fp32's at 1024 x 1024
+(the size the model was trained at), on the photos `benchmarks/eval.py` saved in quality mode
 (working image, person mask and pose, as the segment stage gets them). Asserts nothing.
 
     make eval        # runs eval.py first, then this
@@ -21,26 +22,30 @@ from PIL import Image
 from silhouette.names import PROJECT_ROOT
 from silhouette.schema import Person
 from silhouette.service.subject import subject_of
-from silhouette.vision.segmentation import MATTING_SIDE, person_matte, segment_person
+from silhouette.vision.segmentation import Matting, person_matte, segment_person
 
-SIDES = (512, 640, 768, 896, 1024)
-REFERENCE = 1024
+CANDIDATES = (
+    *(Matting(side, "isnet_fp32") for side in (512, 640, 768, 896, 1024)),
+    *(Matting(side, "isnet") for side in (640, 768, 1024)),
+)
+REFERENCE = Matting(1024, "isnet_fp32")
 
 
-def cutouts(folder: Path) -> dict[int, tuple[np.ndarray, float]]:
-    """The cutout's opaque pixels and the segment's milliseconds at every size, for one photo."""
+def cutouts(folder: Path) -> dict[Matting, tuple[np.ndarray, float]]:
+    """The cutout's opaque pixels and the segment's milliseconds with every candidate, for one
+    photo."""
     image = np.asarray(Image.open(folder / "image.png").convert("RGB"))
     person_mask = np.asarray(Image.open(folder / "person_mask.png").convert("L"))
     person = subject_of(
         Person.model_validate(json.loads((folder / "result.json").read_text())["person"])
     )
     found = {}
-    for side in SIDES:
+    for matting in CANDIDATES:
         started = time.perf_counter()
         result = segment_person(
-            image, person_mask, person.keypoints, person.face_box, matting_side=side
+            image, person_mask, person.keypoints, person.face_box, matting=matting
         )
-        found[side] = (result.alpha >= 128, (time.perf_counter() - started) * 1000)
+        found[matting] = (result.alpha >= 128, (time.perf_counter() - started) * 1000)
     return found
 
 
@@ -52,22 +57,25 @@ def main() -> None:
     names = sorted(completed(arguments.out / "quality"))[: arguments.photos]
     if not names:
         raise SystemExit(f"no COMPLETED photo under {arguments.out / 'quality'}: run make eval")
-    person_matte(np.zeros((64, 64, 3), np.uint8))  # loads IS-Net: not part of any photo's time
-    agreement: dict[int, list[float]] = {side: [] for side in SIDES}
-    milliseconds: dict[int, list[float]] = {side: [] for side in SIDES}
+    for model in {matting.model for matting in CANDIDATES}:  # loaded before any photo's time
+        person_matte(np.zeros((64, 64, 3), np.uint8), model=model)
+    agreement: dict[Matting, list[float]] = {matting: [] for matting in CANDIDATES}
+    milliseconds: dict[Matting, list[float]] = {matting: [] for matting in CANDIDATES}
     for name in names:
         found = cutouts(arguments.out / "quality" / name)
-        for side, (cutout, spent) in found.items():
-            agreement[side].append(iou(cutout, found[REFERENCE][0]))
-            milliseconds[side].append(spent)
-    print(f"IS-Net input size against {REFERENCE} x {REFERENCE}, {len(names)} photos")
-    print("| side | segment, median | cutout IoU median | 10th percentile | min |")
-    print("|---|---|---|---|---|")
-    for side in SIDES:
-        chosen = " (chosen)" if side == MATTING_SIDE else ""
-        values = agreement[side]
+        for matting, (cutout, spent) in found.items():
+            agreement[matting].append(iou(cutout, found[REFERENCE][0]))
+            milliseconds[matting].append(spent)
+    side = REFERENCE.side
+    print(f"IS-Net against {REFERENCE.model} at {side} x {side}, {len(names)} photos")
+    print("| model | side | segment, median | cutout IoU median | 10th percentile | min |")
+    print("|---|---|---|---|---|---|")
+    for matting in CANDIDATES:
+        chosen = " (chosen)" if matting == Matting() else ""
+        values = agreement[matting]
         print(
-            f"| {side}{chosen} | {statistics.median(milliseconds[side]):.0f} ms | "
+            f"| {matting.model} | {matting.side}{chosen} | "
+            f"{statistics.median(milliseconds[matting]):.0f} ms | "
             f"{statistics.median(values):.3f} | {np.percentile(values, 10):.3f} | "
             f"{min(values):.3f} |"
         )

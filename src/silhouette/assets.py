@@ -40,7 +40,7 @@ class Source(BaseModel):
 class Conversion(BaseModel):
     """The file is made from the package's file (see silhouette.model_conversion)."""
 
-    recipe: Literal["isnet-fp32"]
+    recipe: Literal["isnet-fp32", "isnet-int8"]
     source_file: str  # the package's file as it ships (see Manifest.release_path)
     source_sha256: str  # its digest, checked before converting it
 

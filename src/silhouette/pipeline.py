@@ -58,3 +58,10 @@ PIPELINE: tuple[StageSpec, ...] = (
 def result_fields() -> tuple[str, ...]:
     """Every result field some stage owns, in pipeline order."""
     return tuple(field for spec in PIPELINE for field in spec.result_fields)
+
+
+def job_functions() -> tuple[str, ...]:
+    """The template's functions (logical ids) a job runs through, from its upload to its result:
+    the ones a command analysing photos starts ahead (batches and upkeep start when used)."""
+    stages = (spec.function for spec in PIPELINE)
+    return ("ApiFunction", "UploadStarterFunction", *stages, "FinalizeFunction")

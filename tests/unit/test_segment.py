@@ -143,7 +143,7 @@ def _mattes_by_side(monkeypatch, mattes: dict[int, np.ndarray]) -> list[int]:
     """IS-Net's matte replaced by `mattes` per input side; the sides asked for, in order."""
     asked: list[int] = []
 
-    def matte_at(image, side=MATTING_SIDE):
+    def matte_at(image, side=MATTING_SIDE, model=None):
         asked.append(side)
         return mattes[side]
 

@@ -15,6 +15,7 @@ from botocore.exceptions import ClientError
 from silhouette.client.api_client import ApiClient
 from silhouette.local.template import Template
 from silhouette.names import PROJECT_ROOT
+from silhouette.pipeline import job_functions
 
 
 def stack_outputs(endpoint_url: str | None, stack_name: str, region: str) -> dict[str, str]:
@@ -39,5 +40,5 @@ def api_target(
         return
     from silhouette.local.stack import EmbeddedStack
 
-    with EmbeddedStack(log_path=log_path, provisioned=True) as stack:
+    with EmbeddedStack(log_path=log_path, provisioned=job_functions()) as stack:
         yield ApiClient(stack.api_url, next(iter(stack.api_keys))), "embedded stack"

@@ -43,7 +43,7 @@ import queue
 import tempfile
 import threading
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from pathlib import Path
 from time import monotonic, sleep
@@ -207,10 +207,12 @@ class LambdaRuntime:
                     target=self._run_queued, args=(function_name,), daemon=True
                 ).start()
 
-    def provision(self) -> None:
-        """Start one instance of every function now, all at once (see FunctionPool.provision)."""
-        for pool in self._pools.values():
-            threading.Thread(target=pool.provision, daemon=True).start()
+    def provision(self, function_names: Collection[str] | None = None) -> None:
+        """Start one instance of every function (or of those named) now, all at once (see
+        FunctionPool.provision)."""
+        for name, pool in self._pools.items():
+            if function_names is None or name in function_names:
+                threading.Thread(target=pool.provision, daemon=True).start()
 
     def _new_instance(self, spec: FunctionSpec) -> Instance:
         assert self._spawner is not None and self._log is not None, "runtime not installed"

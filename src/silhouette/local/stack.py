@@ -10,7 +10,7 @@ import re
 import secrets
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -91,15 +91,16 @@ class EmbeddedStack:
         parameters: dict[str, str] | None = None,
         root: Path = PROJECT_ROOT,
         read_only_functions: bool = False,
-        provisioned: bool = False,
+        provisioned: bool | Collection[str] = False,
     ) -> None:
         """`api_keys` maps API key -> tenant (a user key) or KeyHolder; by default one fresh
         user key for tenant `local`.
         `parameters` override the template's, over SILHOUETTE_PARAM_<Name> variables.
         `read_only_functions` runs every function on a read-only filesystem with a private
         TMPDIR, as in its Lambda container image (Linux, root). `provisioned` starts one
-        instance of every function as the stack starts, in parallel, as provisioned
-        concurrency would: the first photo does not wait for nine cold starts in a row."""
+        instance of every function (True) or of those named (logical ids) as the stack starts,
+        in parallel, as provisioned concurrency would: the first photo does not wait for nine
+        cold starts in a row."""
         self.template = Template(
             root / "template.yaml",
             stack_name,
@@ -137,11 +138,16 @@ class EmbeddedStack:
             self.create_resources()
             self.gateway.start()
             if self._provisioned:
-                self.runtime.provision()
+                self.runtime.provision(self._provisioned_names())
         except BaseException:  # Ctrl-C or a failure while starting: leave nothing running
             self.stop()
             raise
         return self
+
+    def _provisioned_names(self) -> list[str] | None:
+        if self._provisioned is True:
+            return None
+        return [self.function_name(logical_id) for logical_id in self._provisioned]
 
     def stop(self) -> None:
         self.gateway.stop()

@@ -11,8 +11,6 @@ from functools import cache
 
 import cv2
 import numpy as np
-from sklearn.cluster import KMeans
-from threadpoolctl import threadpool_limits
 
 from silhouette.vision.types import DominantColor
 
@@ -209,8 +207,18 @@ def _cluster_count(pixels: np.ndarray, max_colors: int) -> int:
     return min(max_colors, len(np.unique(packed)))
 
 
+def load_models() -> None:
+    """scikit-learn, imported at the colors function's init (functions/colors/app.py) and not
+    with this module: skin and calibration use its colour maths alone, and the import was 1.5 s
+    of their cold starts."""
+    import sklearn.cluster  # noqa: F401
+
+
 def _cluster(lab: np.ndarray, count: int) -> np.ndarray:
     """Each pixel's cluster label. Fits `count` clusters; merging then removes the surplus."""
+    from sklearn.cluster import KMeans
+    from threadpoolctl import threadpool_limits
+
     kmeans = KMeans(n_clusters=count, n_init=3, random_state=SEED)
     # One thread: 20k points take ~40 ms, while OpenMP threads contending for busy or
     # fractional vCPUs (Lambda) took 0.2-1.1 s in measurements.

@@ -30,6 +30,9 @@ MATTE_MIN_COVERAGE = 0.5
 # the 10th percentile falls from 0.92 to 0.85.
 MATTING_SIDE = 768
 TRAINED_SIDE = 1024
+# IS-Net with int8 convolutions (model_conversion.isnet_int8): half the time of "isnet_fp32"
+# for cutouts that agree at IoU 0.99 (make eval: benchmarks/matting_sizes.py).
+MATTING_MODEL = "isnet"
 # Where the two sizes disagree, either may be the one that missed part of the person (a dark
 # dress on a dark ground at 768; a face lit from the side at 1024). So when the matte at
 # MATTING_SIDE covers less than this share of the pose stage's person mask (4 of 31 eval
@@ -45,6 +48,14 @@ GUIDED_RADIUS = 0.01
 GUIDED_EPSILON = 1e-3
 
 
+@dataclass(frozen=True)
+class Matting:
+    """Which IS-Net and at what input size (the benchmarks compare others)."""
+
+    side: int = MATTING_SIDE
+    model: str = MATTING_MODEL
+
+
 @dataclass
 class Segmentation:
     alpha: np.ndarray  # uint8 (H, W): 0 background .. 255 person
@@ -53,7 +64,7 @@ class Segmentation:
 
 
 @cache
-def matting_session() -> onnxruntime.InferenceSession:
+def matting_session(model: str = MATTING_MODEL) -> onnxruntime.InferenceSession:
     """IS-Net, loaded once per container, at its init (see functions/segment/app.py)."""
     import onnxruntime as ort
 
@@ -65,23 +76,28 @@ def matting_session() -> onnxruntime.InferenceSession:
     # Threads that spin between operators burn a core another instance (or stage) could use;
     # measured no slower alone.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    return ort.InferenceSession(
-        str(model_path("isnet")), options, providers=["CPUExecutionProvider"]
-    )
+    return ort.InferenceSession(str(model_path(model)), options, providers=["CPUExecutionProvider"])
 
 
 def load_models() -> None:
     matting_session()
 
 
-def person_matte(image: np.ndarray, side: int = MATTING_SIDE) -> np.ndarray:
-    """IS-Net's salient-object matte (uint8, H x W) at the image's resolution, computed with
-    the photo squeezed to `side` x `side` (the preprocessing of IS-Net's DIS release:
-    scaled to [0, 1], minus 0.5; the output stretched to [0, 1])."""
-    height, width = image.shape[:2]
+def matting_input(image: np.ndarray, side: int) -> np.ndarray:
+    """IS-Net's input: the photo squeezed to `side` x `side`, scaled to [0, 1], minus 0.5 (the
+    preprocessing of IS-Net's DIS release), as a (1, 3, side, side) batch."""
     square = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA).astype(np.float32)
     square = square / max(float(square.max()), 1e-6) - 0.5
-    [prediction] = matting_session().run(["output"], {"input": square.transpose(2, 0, 1)[None]})
+    return square.transpose(2, 0, 1)[None]
+
+
+def person_matte(
+    image: np.ndarray, side: int = MATTING_SIDE, model: str = MATTING_MODEL
+) -> np.ndarray:
+    """IS-Net's salient-object matte (uint8, H x W) at the image's resolution, computed at
+    `side` x `side` (see matting_input; the output stretched to [0, 1])."""
+    height, width = image.shape[:2]
+    [prediction] = matting_session(model).run(["output"], {"input": matting_input(image, side)})
     matte = prediction[0, 0]
     low, high = float(matte.min()), float(matte.max())
     matte = (matte - low) / max(high - low, 1e-6)
@@ -95,15 +111,15 @@ def segment_person(
     keypoints: list[Keypoint],
     face_box: Box | None,
     fast: bool = False,
-    matting_side: int = MATTING_SIDE,
+    matting: Matting = Matting(),
 ) -> Segmentation:
     """The cutout's alpha and the clothing mask at the photo's resolution, worked out at most
     WORKING_SIDE pixels long (see there). `fast`: the pose stage's person mask fitted to the
-    photo's edges instead of IS-Net's matte (seen at `matting_side`)."""
+    photo's edges instead of IS-Net's matte (see `matting`)."""
     height, width = person_mask.shape
     scale = min(1.0, WORKING_SIDE / max(height, width))
     if scale == 1.0:
-        return _segment_working(image, person_mask, keypoints, face_box, fast, matting_side)
+        return _segment_working(image, person_mask, keypoints, face_box, fast, matting)
     size = (max(1, round(width * scale)), max(1, round(height * scale)))
     working = _segment_working(
         cv2.resize(image, size, interpolation=cv2.INTER_AREA),
@@ -111,7 +127,7 @@ def segment_person(
         [replace(k, x=k.x * scale, y=k.y * scale) for k in keypoints],
         _scaled_box(face_box, scale) if face_box else None,
         fast,
-        matting_side,
+        matting,
     )
     alpha = cv2.resize(working.alpha, (width, height), interpolation=cv2.INTER_LINEAR)
     clothing = _upscaled_mask(working.clothing.mask, (width, height)) & (alpha >= 128)
@@ -124,13 +140,13 @@ def _segment_working(
     keypoints: list[Keypoint],
     face_box: Box | None,
     fast: bool,
-    matting_side: int,
+    matting: Matting,
 ) -> Segmentation:
     near_person = _near(person_mask > 0)
     if fast:
         alpha, source = _fitted_to_edges(image, person_mask), "pose_mask_fitted"
     else:
-        alpha, source = _matte_alpha(image, person_mask, near_person, matting_side), "isnet"
+        alpha, source = _matte_alpha(image, person_mask, near_person, matting), "isnet"
         if _coverage(alpha, person_mask) < MATTE_MIN_COVERAGE:
             alpha, source = person_mask.astype(np.uint8), "pose_mask"
     # The clothing of the person near the pose stage's mask only (its shares too).
@@ -179,14 +195,14 @@ def _near(person: np.ndarray) -> np.ndarray:
 
 
 def _matte_alpha(
-    image: np.ndarray, person_mask: np.ndarray, near_person: np.ndarray, matting_side: int
+    image: np.ndarray, person_mask: np.ndarray, near_person: np.ndarray, matting: Matting
 ) -> np.ndarray:
-    """The person's part of IS-Net's matte at `matting_side`, or at TRAINED_SIDE when that
+    """The person's part of IS-Net's matte at `matting.side`, or at TRAINED_SIDE when that
     covers more of a person the first left in doubt (see DOUBTFUL_COVERAGE)."""
-    alpha = _person_alpha(person_matte(image, matting_side), near_person)
+    alpha = _person_alpha(person_matte(image, matting.side, matting.model), near_person)
     covered = _coverage(alpha, person_mask)
-    if matting_side < TRAINED_SIDE and covered < DOUBTFUL_COVERAGE:
-        second = _person_alpha(person_matte(image, TRAINED_SIDE), near_person)
+    if matting.side < TRAINED_SIDE and covered < DOUBTFUL_COVERAGE:
+        second = _person_alpha(person_matte(image, TRAINED_SIDE, matting.model), near_person)
         if _coverage(second, person_mask) > covered:
             return second
     return alpha

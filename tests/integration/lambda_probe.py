@@ -9,6 +9,7 @@ import sys
 import time
 from typing import Any
 
+time.sleep(float(os.environ.get("PROBE_INIT_SECONDS", 0)))  # a model loading, say
 INVOCATIONS = 0  # module state: survives between invocations of one instance only
 
 

@@ -38,12 +38,14 @@ def runtime(tmp_path):
         yield runtime
 
 
-def register(runtime: LambdaRuntime, name: str, concurrency: int = 1, timeout: int = 10) -> None:
+def register(
+    runtime: LambdaRuntime, name: str, concurrency: int = 1, timeout: int = 10, init: float = 0
+) -> None:
     runtime.register(
         name,
         ARN.format(name),
         FunctionCode(PROBE, "handler", timeout_seconds=timeout, memory_mb=256),
-        environment={"PROBE_VARIABLE": name},
+        environment={"PROBE_VARIABLE": name, "PROBE_INIT_SECONDS": str(init)},
         concurrency=concurrency,
     )
 
@@ -81,6 +83,18 @@ def test_instances_run_side_by_side_up_to_the_concurrency_then_refuse(tmp_path):
 
         assert len(pids) == 2
         assert answer(runtime, "pair", {})["pid"] in pids  # a free instance is reused
+
+
+def test_a_burst_of_short_invocations_shares_one_instance_instead_of_starting_more(runtime):
+    # A second instance would cost a whole cold start of CPU to save a few milliseconds.
+    register(runtime, "light", concurrency=4, init=1.0)
+    answer(runtime, "light", {})  # started, and its invocations measured as short
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        burst = list(pool.map(lambda _: answer(runtime, "light", {"sleep": 0.01}), range(12)))
+
+    assert len({result["pid"] for result in burst}) == 1
+    assert sorted(result["invocations"] for result in burst) == list(range(2, 14))
 
 
 def test_an_invocation_waits_a_moment_for_a_busy_instance_instead_of_being_refused(runtime):

@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 from silhouette.service.stages.pose import person_of
 from silhouette.settings import get_settings
-from silhouette.vision import decoding, imaging
+from silhouette.vision import decoding, imaging, pose
 from silhouette.vision.pose import LANDMARK_NAMES, estimate_pose
 from silhouette.vision.types import Keypoint, framing
 
@@ -62,6 +62,43 @@ def test_people_the_whole_photo_pass_misses_are_counted(sample, bus):
     # bus.jpg shows four people; one pass over the whole photo finds one of them.
     assert bus.person_count >= 2
     assert estimate_pose(rgb(sample, "zidane")).person_count == 2
+
+
+def pose_passes(monkeypatch) -> list[tuple[int, ...]]:
+    """The shapes of the images each pose pass runs on, from now on."""
+    passes: list[tuple[int, ...]] = []
+    detect = pose._detect_people
+
+    def counted(image, *args, **kwargs):
+        passes.append(image.shape)
+        return detect(image, *args, **kwargs)
+
+    monkeypatch.setattr(pose, "_detect_people", counted)
+    return passes
+
+
+@pytest.mark.parametrize("name", ["astronaut", "camera"])
+def test_a_subject_filling_the_photo_is_not_searched_for_people_tile_by_tile(
+    sample, monkeypatch, name
+):
+    # Four tile passes look for people too small for the whole-photo pass: beside a subject
+    # this large they found nothing on the eval photos and cost most of the stage's time.
+    passes = pose_passes(monkeypatch)
+    image = rgb(sample, name)
+
+    assert estimate_pose(image) is not None
+    assert passes[0] == image.shape and len(passes) <= 2  # the photo (and a crop at the face)
+
+
+def test_a_photo_of_small_people_is_searched_tile_by_tile(sample, monkeypatch):
+    passes = pose_passes(monkeypatch)
+    image = rgb(sample, "bus")
+    height, width = image.shape[:2]
+
+    estimate_pose(image)
+
+    tile = (int(height * pose.TILE_FRACTION), int(width * pose.TILE_FRACTION), 3)
+    assert passes.count(tile) == 4
 
 
 def test_face_box_lies_on_the_head(bus):

@@ -56,6 +56,10 @@ CROP_MIN_SIDE = 512
 MAX_INPUT_SIDE = 2048
 # Second-pass tiles: this share of the photo's width and height, overlapping in the middle.
 TILE_FRACTION = 0.6
+# ...run only when no person found yet covers this share of the photo: beside a subject that
+# large there is little room for a person too small for the whole-photo pass (the 50 photos of
+# make eval gave the same findings without those tiles, in 28% less time).
+TILES_UNLESS_PERSON_COVERS = 0.5
 # Two detections are one person when this much of the smaller box lies inside the larger:
 # a crop may show only part of someone another pass found whole.
 SAME_PERSON_OVERLAP = 0.5
@@ -196,8 +200,8 @@ def _binary(mask: np.ndarray) -> np.ndarray:
 
 def _find_people(image: np.ndarray, faces: list[FaceDetection]) -> list[_Person]:
     """Pose hits from the whole photo, then from crops around the faces no hit shows yet
-    (largest face first), then from four tiles; a hit that repeats one already found is kept
-    only when it is the better view (see _add)."""
+    (largest face first), then from four tiles unless a person found fills much of the photo;
+    a hit that repeats one already found is kept only when it is the better view (see _add)."""
     height, width = image.shape[:2]
     people: list[_Person] = []
     size = (height, width)
@@ -207,6 +211,8 @@ def _find_people(image: np.ndarray, faces: list[FaceDetection]) -> list[_Person]
             if any(person.shows(face) for person in people):
                 break
             _add(people, _detect_people(image[crop.slices], crop, size, padding), faces, size)
+    if any(person.bbox.area >= TILES_UNLESS_PERSON_COVERS * width * height for person in people):
+        return people
     for tile in _tiles(width, height):
         _add(people, _detect_people(image[tile.slices], tile, size), faces, size)
     return people

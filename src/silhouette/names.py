@@ -5,7 +5,8 @@ handler's cold start) at no cost."""
 from pathlib import Path
 
 # Artifacts a job's stages write, by name (the storage key scheme is service/keys.py).
-WORKING_IMAGE = "image"  # ingest: the upload decoded, upright, sRGB, without metadata
+WORKING_IMAGE = "image"  # ingest: the upload decoded, upright, sRGB, without metadata (PNG)
+WORKING_PIXELS = "pixels"  # ingest: the same pixels as an array, which the stages read
 PERSON_MASK = "person_mask"  # pose
 CUTOUT = "cutout"  # segment
 CLOTHING_MASK = "clothing_mask"  # segment
@@ -13,6 +14,11 @@ OVERLAY = "overlay"  # overlay
 FACE_CROP = "face_crop"  # face
 MEASUREMENT_PICTURE = "measurements"  # overlay: the measured lines and values
 RESULT_ARTIFACT = "result"  # finalize: result.json
+
+
+def offered(artifact: str) -> bool:
+    """Whether a job's result lists the artifact for download: the stages' arrays are not."""
+    return artifact.partition("_")[0] != WORKING_PIXELS
 
 
 def of_view(artifact: str, view: str) -> str:

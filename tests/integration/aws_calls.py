@@ -61,6 +61,21 @@ VIEW_UPLOADS = tuple(_object(keys.upload(JOB, view)) for view in View)
 SIDE_IMAGE = _object(keys.working_image(JOB, "image_side"))
 PORTRAIT_IMAGE = _object(keys.working_image(JOB, "image_portrait"))
 CARD_IMAGE = _object(keys.working_image(JOB, "image_card"))
+# The same photos as the arrays the stages read.
+PIXELS = _object(keys.working_image(JOB, "pixels", "npy"))
+SIDE_PIXELS = _object(keys.working_image(JOB, "pixels_side", "npy"))
+PORTRAIT_PIXELS = _object(keys.working_image(JOB, "pixels_portrait", "npy"))
+CARD_PIXELS = _object(keys.working_image(JOB, "pixels_card", "npy"))
+WORKING_FILES = (
+    WORKING_IMAGE,
+    SIDE_IMAGE,
+    PORTRAIT_IMAGE,
+    CARD_IMAGE,
+    PIXELS,
+    SIDE_PIXELS,
+    PORTRAIT_PIXELS,
+    CARD_PIXELS,
+)
 SIDE_PERSON_MASK = _object(keys.artifact(JOB, "person_mask_side", "png"))
 SIDE_CUTOUT = _object(keys.artifact(JOB, "cutout_side", "png"))
 DOWNLOADS = (
@@ -92,7 +107,10 @@ _TENANT_PREFIXES = (*keys.job_prefixes(JOB), keys.batch_prefix(BATCH), keys.batc
 def _job_erased() -> list[AwsCall]:
     """storage.delete_prefixes over a job: list each prefix, delete what is there."""
     listings = [AwsCall("s3:ListBucket", BUCKET, prefix) for prefix in keys.job_prefixes(JOB)]
-    deletions = [AwsCall("s3:DeleteObject", key) for key in (UPLOAD, *VIEW_UPLOADS, *DOWNLOADS)]
+    deletions = [
+        AwsCall("s3:DeleteObject", key)
+        for key in (UPLOAD, *VIEW_UPLOADS, *DOWNLOADS, *WORKING_FILES)
+    ]
     return listings + deletions
 
 
@@ -111,7 +129,7 @@ def _tenant_exported() -> list[AwsCall]:
     listings = [AwsCall("s3:ListBucket", BUCKET, prefix) for prefix in _TENANT_PREFIXES]
     reads = [
         AwsCall("s3:GetObject", key)
-        for key in (UPLOAD, *VIEW_UPLOADS, *DOWNLOADS, RESULT, BATCH_SOURCE, BATCH_MANIFEST)
+        for key in (UPLOAD, *VIEW_UPLOADS, *DOWNLOADS, *WORKING_FILES, BATCH_SOURCE, BATCH_MANIFEST)
     ]
     return [
         AwsCall("dynamodb:Query", f"{BATCH_TABLE}/index/tenant-batches"),
@@ -206,21 +224,19 @@ CALLS: dict[str, list[AwsCall]] = {
     ],
     "IngestFunction": _stage(
         reads=(UPLOAD, *VIEW_UPLOADS),
-        writes=(WORKING_IMAGE, SIDE_IMAGE, PORTRAIT_IMAGE, CARD_IMAGE),
+        writes=WORKING_FILES,
     ),
-    "PoseFunction": _stage(
-        reads=(WORKING_IMAGE, SIDE_IMAGE), writes=(PERSON_MASK, SIDE_PERSON_MASK)
-    ),
+    "PoseFunction": _stage(reads=(PIXELS, SIDE_PIXELS), writes=(PERSON_MASK, SIDE_PERSON_MASK)),
     "SegmentFunction": _stage(
-        reads=(WORKING_IMAGE, PERSON_MASK, SIDE_IMAGE, SIDE_PERSON_MASK),
+        reads=(PIXELS, PERSON_MASK, SIDE_PIXELS, SIDE_PERSON_MASK),
         writes=(CUTOUT, CLOTHING_MASK, SIDE_CUTOUT),
     ),
-    "ColorsFunction": _stage(reads=(WORKING_IMAGE, CLOTHING_MASK, CARD_IMAGE), writes=()),
-    "SkinFunction": _stage(reads=(WORKING_IMAGE, PORTRAIT_IMAGE), writes=()),
-    "FaceFunction": _stage(reads=(WORKING_IMAGE,), writes=(FACE_CROP,)),
+    "ColorsFunction": _stage(reads=(PIXELS, CLOTHING_MASK, CARD_PIXELS), writes=()),
+    "SkinFunction": _stage(reads=(PIXELS, PORTRAIT_PIXELS), writes=()),
+    "FaceFunction": _stage(reads=(PIXELS,), writes=(FACE_CROP,)),
     "MeasureFunction": _stage(reads=(CUTOUT, SIDE_CUTOUT), writes=()),
     "OverlayFunction": _stage(
-        reads=(WORKING_IMAGE, CLOTHING_MASK, SIDE_IMAGE), writes=(OVERLAY, MEASUREMENT_PICTURE)
+        reads=(PIXELS, CLOTHING_MASK, SIDE_PIXELS), writes=(OVERLAY, MEASUREMENT_PICTURE)
     ),
     "FinalizeFunction": [
         AwsCall("dynamodb:GetItem", TABLE),
@@ -229,10 +245,7 @@ CALLS: dict[str, list[AwsCall]] = {
         AwsCall("s3:ListBucket", BUCKET, keys.upload_prefix(JOB)),
         AwsCall("s3:ListBucket", BUCKET, keys.working_images_prefix(JOB)),
         *(AwsCall("s3:DeleteObject", key) for key in VIEW_UPLOADS),
-        *(
-            AwsCall("s3:DeleteObject", key)
-            for key in (WORKING_IMAGE, SIDE_IMAGE, PORTRAIT_IMAGE, CARD_IMAGE)
-        ),
+        *(AwsCall("s3:DeleteObject", key) for key in WORKING_FILES),
         AwsCall("dynamodb:UpdateItem", TABLE),
         # A job erased while it finished: its result.json, written just before, goes too.
         AwsCall("s3:ListBucket", BUCKET, keys.result(JOB)),

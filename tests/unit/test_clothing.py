@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from silhouette.names import CLOTHING_MASK, WORKING_IMAGE
+from silhouette.names import CLOTHING_MASK, WORKING_PIXELS
 from silhouette.schema import (
     FinalizeRequest,
     JobResult,
@@ -206,7 +206,7 @@ def colours_stage(clothing_facts: dict) -> PipelineState:
     job = "c" * 32
     store = MemoryStore()
     image_key, mask_key = (
-        keys.artifact(job, WORKING_IMAGE, "png"),
+        keys.artifact(job, WORKING_PIXELS, "png"),
         keys.artifact(job, CLOTHING_MASK, "png"),
     )
     store.put(image_key, imaging.encode_png(image), "image/png")
@@ -226,7 +226,7 @@ def colours_stage(clothing_facts: dict) -> PipelineState:
         upload_key="uploads/photo.png",
         received_at=datetime.now(UTC),
         stages={
-            Stage.INGEST: StageResult(artifacts={WORKING_IMAGE: image_key}),
+            Stage.INGEST: StageResult(artifacts={WORKING_PIXELS: image_key}),
             Stage.POSE: StageResult(facts={"person": person}),
             Stage.SEGMENT: StageResult(
                 artifacts={CLOTHING_MASK: mask_key}, facts={"clothing": clothing_facts}

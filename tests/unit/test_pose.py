@@ -14,7 +14,7 @@ from PIL import Image, ImageOps
 
 from silhouette.service.stages.pose import person_of
 from silhouette.settings import get_settings
-from silhouette.vision import decoding, imaging, pose
+from silhouette.vision import decoding, pose
 from silhouette.vision.pose import LANDMARK_NAMES, estimate_pose
 from silhouette.vision.types import Keypoint, framing
 
@@ -149,7 +149,7 @@ def test_a_greyscale_photo_is_read_alike_in_every_greyscale_form(sample):
     for mode, image in forms.items():
         encoded = io.BytesIO()
         image.save(encoded, format="PNG")
-        estimate = estimate_pose(imaging.decode(decoding.normalise(encoded.getvalue(), limits).png))
+        estimate = estimate_pose(decoding.normalise(encoded.getvalue(), limits).pixels)
         assert estimate is not None, mode
         boxes[mode] = estimate.bbox
 

@@ -9,7 +9,7 @@ from silhouette.service.quality import assess
 from silhouette.service.stages.face import face_of
 from silhouette.service.stages.pose import person_of
 from silhouette.settings import get_settings
-from silhouette.vision import decoding, face, imaging, pose
+from silhouette.vision import decoding, face, pose
 from silhouette.vision.evidence import SURE_PERSON
 
 
@@ -66,7 +66,7 @@ def test_people_pressed_against_the_subject_make_its_colours_unreliable(eval_set
     normalised = decoding.normalise(
         eval_set.path("children").read_bytes(), decoding.Limits.from_settings(get_settings())
     )
-    image = imaging.decode(normalised.png)  # on white, as ingest composites a transparent photo
+    image = normalised.pixels  # on white, as ingest composites a transparent photo
     person = person_of(pose.estimate_pose(image)).model_dump(mode="json")
 
     quality = assess({"person": person, "face": {"status": "off"}})

@@ -7,7 +7,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from silhouette.names import RESULT_ARTIFACT
+from silhouette.names import RESULT_ARTIFACT, offered
 from silhouette.pipeline import PIPELINE
 from silhouette.schema import FinalizeRequest, JobResult, JobStatus, PipelineState, Stage
 from silhouette.service import keys
@@ -33,7 +33,7 @@ def record_fields(request: FinalizeRequest) -> dict[str, Any]:
     models: dict[str, str] = {}
     timings = {}
     for stage, result in state.stages.items():
-        artifacts.update(result.artifacts)
+        artifacts.update((name, key) for name, key in result.artifacts.items() if offered(name))
         facts.update(result.facts)
         models.update(result.models)
         timings[stage.value] = result.duration_ms

@@ -55,9 +55,9 @@ def artifact_prefix(job_id: str) -> str:
     return f"artifacts/{job_id}/"
 
 
-def working_image(job_id: str, name: str) -> str:
-    """Where ingest writes a working image (`image`, `image_side`, ...)."""
-    return f"{working_images_prefix(job_id)}{name}.png"
+def working_image(job_id: str, name: str, extension: str = "png") -> str:
+    """Where ingest writes a working image (`image`, `image_side`, `pixels`, ...)."""
+    return f"{working_images_prefix(job_id)}{name}.{extension}"
 
 
 def working_images_prefix(job_id: str) -> str:

@@ -12,6 +12,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+import numpy as np
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from silhouette.errors import RejectedInput
@@ -62,12 +63,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class NormalisedImage:
-    png: bytes
+    pixels: np.ndarray  # (H, W, 3) uint8 sRGB
     facts: ImageFacts
 
 
 def normalise(data: bytes, limits: Limits) -> NormalisedImage:
-    """Validate `data` and return an 8-bit sRGB PNG, upright, without metadata.
+    """Validate `data` and return its pixels: 8-bit sRGB, upright, without metadata.
 
     Raises `RejectedInput` for anything that is not an acceptable photo."""
     if not data:
@@ -77,11 +78,8 @@ def normalise(data: bytes, limits: Limits) -> NormalisedImage:
     facts_format = ACCEPTED_FORMATS[image.format or ""]
     image = _upright(image)
     image = _to_srgb(image)
-    output = io.BytesIO()
-    # Fast PNG compression: the working image is an intermediate, read once per stage.
-    image.save(output, format="PNG", compress_level=1)
     return NormalisedImage(
-        png=output.getvalue(),
+        pixels=np.asarray(image),
         facts=ImageFacts(width=image.width, height=image.height, format=facts_format),
     )
 
@@ -259,7 +257,7 @@ def _upright(image: Image.Image) -> Image.Image:
 
 def _to_srgb(image: Image.Image) -> Image.Image:
     """8-bit RGB in sRGB: embedded colour profiles applied, alpha flattened onto white,
-    greyscale, palette, CMYK and 16-bit modes converted. Metadata does not survive."""
+    greyscale, palette, CMYK and 16-bit modes converted."""
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
         image = image.convert("I").point(lambda value: value * (1 / 256)).convert("L")
     elif image.mode == "F":
@@ -277,8 +275,7 @@ def _to_srgb(image: Image.Image) -> Image.Image:
             image = ImageCms.profileToProfile(image, source, _SRGB, outputMode="RGB")
         except (ImageCms.PyCMSError, OSError, ValueError):
             pass  # a broken profile: fall back to the plain conversion below
-    rgb = image.convert("RGB")
-    return Image.frombytes("RGB", rgb.size, rgb.tobytes())
+    return image.convert("RGB")
 
 
 def check_size(size: int, limits: Limits) -> None:

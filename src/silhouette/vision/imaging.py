@@ -8,11 +8,27 @@ import cv2
 import numpy as np
 from PIL import Image
 
+_NPY_MAGIC = b"\x93NUMPY"
+RAW_CONTENT_TYPE = "application/x-npy"
+
 
 def decode(data: bytes) -> np.ndarray:
-    """An artifact image as an array: RGB (H, W, 3), greyscale (H, W) or RGBA, uint8."""
+    """An artifact image as an array: RGB (H, W, 3), greyscale (H, W) or RGBA, uint8; from a
+    raw array (encode_raw) or an image file."""
+    if data.startswith(_NPY_MAGIC):
+        return np.load(io.BytesIO(data), allow_pickle=False)
     with Image.open(io.BytesIO(data)) as image:
         return np.asarray(image)
+
+
+def encode_raw(array: np.ndarray) -> bytes:
+    """The array as it lies in memory (.npy), for the working images: every stage reads them
+    and nobody downloads them, and deflating and inflating them as PNGs took more time than
+    the models on a small photo (fast mode's 14 portraits: 2.2 s to encode, 5.8 s to decode
+    six times; more bytes to move than a PNG's 2.5 times fewer)."""
+    output = io.BytesIO()
+    np.save(output, np.ascontiguousarray(array), allow_pickle=False)
+    return output.getvalue()
 
 
 def padded(image: np.ndarray, border: int) -> np.ndarray:

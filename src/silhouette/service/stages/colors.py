@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from silhouette.names import CLOTHING_MASK, WORKING_IMAGE, of_view
+from silhouette.names import CLOTHING_MASK, WORKING_PIXELS, of_view
 from silhouette.schema import (
     Calibration,
     CardFound,
@@ -37,10 +37,10 @@ from silhouette.vision.types import DominantColor
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     """Dominant colours of the clothing. When segment found too little clothing, none, and its
     reason as `colors_note`: the colours of what is left would be hair, skin or background."""
-    image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+    image = imaging.decode(store.get(state.artifact(WORKING_PIXELS)))
     card_view = None
     if View.CARD in state.views:
-        card_view = imaging.decode(store.get(state.artifact(of_view(WORKING_IMAGE, View.CARD))))
+        card_view = imaging.decode(store.get(state.artifact(of_view(WORKING_PIXELS, View.CARD))))
     # A reference is looked for where one is likely and useful: in a capture, or a photo taken
     # to be measured (a card in it is also the scale).
     searched = bool(state.views) or state.options.measurements

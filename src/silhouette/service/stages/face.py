@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from silhouette.names import FACE_CROP, WORKING_IMAGE
+from silhouette.names import FACE_CROP, WORKING_PIXELS
 from silhouette.schema import AgeEstimate, Face, PipelineState, SexEstimate, StageResult
 from silhouette.service import keys
 from silhouette.service.storage import ArtifactStore
@@ -14,7 +14,7 @@ from silhouette.vision.model_files import model_version
 
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     """Age and sex of the primary subject's face, searched first where the pose stage saw it."""
-    image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+    image = imaging.decode(store.get(state.artifact(WORKING_PIXELS)))
     person = subject(state)
     result = analyse_face(image, hint=person.face_box or person.bbox)
     artifacts = {}

@@ -1,14 +1,16 @@
-"""Ingest: the upload decoded and normalised (vision/decoding.py) into the working image; each
-of a capture's other views into its own."""
+"""Ingest: the upload decoded and normalised (vision/decoding.py) into the working image, a PNG
+to look at and download, and the same pixels as the array the stages read; each of a capture's
+other views into its own."""
 
 from __future__ import annotations
 
 from silhouette.errors import RejectedInput
-from silhouette.names import WORKING_IMAGE, of_view
+from silhouette.names import WORKING_IMAGE, WORKING_PIXELS, of_view
 from silhouette.schema import PipelineState, StageResult, UploadedView, View
 from silhouette.service import keys
 from silhouette.service.storage import ArtifactStore
 from silhouette.settings import get_settings
+from silhouette.vision import imaging
 from silhouette.vision.decoding import Limits, NormalisedImage, check_size, normalise
 
 
@@ -24,12 +26,18 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
             if not state.views:
                 raise
             raise RejectedInput(f"{view.value} view: {rejection.reason}") from rejection
-        name = WORKING_IMAGE if view == View.FRONT else of_view(WORKING_IMAGE, view.value)
+        name, pixels = _named(WORKING_IMAGE, view), _named(WORKING_PIXELS, view)
         artifacts[name] = keys.working_image(state.job_id, name)
-        store.put(artifacts[name], image.png, "image/png")
+        store.put(artifacts[name], imaging.encode_png(image.pixels), "image/png")
+        artifacts[pixels] = keys.working_image(state.job_id, pixels, "npy")
+        store.put(artifacts[pixels], imaging.encode_raw(image.pixels), imaging.RAW_CONTENT_TYPE)
         facts[view] = image.facts.model_dump()
     front = facts.pop(View.FRONT)
     return StageResult(artifacts=artifacts, facts={"image": front, "view_images": facts or None})
+
+
+def _named(artifact: str, view: View) -> str:
+    return artifact if view == View.FRONT else of_view(artifact, view.value)
 
 
 def _normalised(store: ArtifactStore, upload: UploadedView, limits: Limits) -> NormalisedImage:

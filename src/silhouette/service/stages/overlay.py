@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from silhouette.names import CLOTHING_MASK, MEASUREMENT_PICTURE, OVERLAY, WORKING_IMAGE, of_view
+from silhouette.names import CLOTHING_MASK, MEASUREMENT_PICTURE, OVERLAY, WORKING_PIXELS, of_view
 from silhouette.schema import (
     BodyMeasurements,
     Colour,
@@ -36,7 +36,7 @@ PERSON_MARGIN = 0.08
 
 
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
-    image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+    image = imaging.decode(store.get(state.artifact(WORKING_PIXELS)))
     clothing = imaging.decode(store.get(state.artifact(CLOTHING_MASK))) > 0
     found = state.stages[Stage.COLORS].facts
     colors = [
@@ -70,7 +70,7 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
         if measured.status == "ok":
             views = {View.FRONT.value: _shown(image, person.bbox)}
             if side_person := side_subject(state):
-                side = state.artifact(of_view(WORKING_IMAGE, View.SIDE))
+                side = state.artifact(of_view(WORKING_PIXELS, View.SIDE))
                 views[View.SIDE.value] = _shown(imaging.decode(store.get(side)), side_person.bbox)
             picture = render_measurements(views, _rows(measured), _summary(measured))
             artifacts[MEASUREMENT_PICTURE] = keys.artifact(state.job_id, MEASUREMENT_PICTURE, "jpg")

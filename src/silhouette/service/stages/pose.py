@@ -4,7 +4,7 @@ A capture's side view is searched too."""
 from __future__ import annotations
 
 from silhouette.errors import RejectedInput
-from silhouette.names import PERSON_MASK, WORKING_IMAGE, of_view
+from silhouette.names import PERSON_MASK, WORKING_PIXELS, of_view
 from silhouette.schema import (
     Keypoint,
     Person,
@@ -25,13 +25,13 @@ from silhouette.vision.types import PoseEstimate, framing
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     """The subject in the photo (none: REJECTED) and, for a capture with a side view, in that
     view too (none there: `side_person` null, and the measurements say why)."""
-    estimate = _estimate(state, store, WORKING_IMAGE)
+    estimate = _estimate(state, store, WORKING_PIXELS)
     if estimate is None:
         raise RejectedInput("no person detected")
     artifacts = {PERSON_MASK: _put_mask(state, store, PERSON_MASK, estimate)}
     side_person = None
     if View.SIDE in state.views:
-        side = _estimate(state, store, of_view(WORKING_IMAGE, View.SIDE))
+        side = _estimate(state, store, of_view(WORKING_PIXELS, View.SIDE))
         if side is not None:
             name = of_view(PERSON_MASK, View.SIDE)
             artifacts[name] = _put_mask(state, store, name, side)

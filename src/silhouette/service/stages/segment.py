@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from silhouette.names import CLOTHING_MASK, CUTOUT, PERSON_MASK, WORKING_IMAGE, of_view
+from silhouette.names import CLOTHING_MASK, CUTOUT, PERSON_MASK, WORKING_PIXELS, of_view
 from silhouette.schema import PipelineState, StageResult, View
 from silhouette.service import keys
 from silhouette.service.storage import ArtifactStore
@@ -17,7 +17,7 @@ from silhouette.vision.segmentation import Segmentation, cutout_png, segment_per
 
 
 def run(state: PipelineState, store: ArtifactStore) -> StageResult:
-    image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+    image = imaging.decode(store.get(state.artifact(WORKING_PIXELS)))
     result = _segmented(state, store, image, PERSON_MASK, subject(state))
     cutout_key = keys.artifact(state.job_id, CUTOUT, "png")
     clothing_key = keys.artifact(state.job_id, CLOTHING_MASK, "png")
@@ -27,7 +27,7 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     artifacts = {CUTOUT: cutout_key, CLOTHING_MASK: clothing_key}
     sources = {result.source}
     if side_person := side_subject(state):
-        side_image = imaging.decode(store.get(state.artifact(of_view(WORKING_IMAGE, View.SIDE))))
+        side_image = imaging.decode(store.get(state.artifact(of_view(WORKING_PIXELS, View.SIDE))))
         side = _segmented(state, store, side_image, of_view(PERSON_MASK, View.SIDE), side_person)
         side_cutout = of_view(CUTOUT, View.SIDE)
         artifacts[side_cutout] = keys.artifact(state.job_id, side_cutout, "png")

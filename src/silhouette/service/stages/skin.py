@@ -8,7 +8,7 @@ from functools import partial
 
 import numpy as np
 
-from silhouette.names import WORKING_IMAGE, of_view
+from silhouette.names import WORKING_PIXELS, of_view
 from silhouette.schema import Calibration, PipelineState, SkinTone, Stage, StageResult, View
 from silhouette.service.storage import ArtifactStore
 from silhouette.service.subject import subject
@@ -26,11 +26,11 @@ def run(state: PipelineState, store: ArtifactStore) -> StageResult:
     correct = partial(correct_with_matrix, matrix=calibration.matrix)
     if View.PORTRAIT in state.views:
         view = View.PORTRAIT
-        image = imaging.decode(store.get(state.artifact(of_view(WORKING_IMAGE, view))))
+        image = imaging.decode(store.get(state.artifact(of_view(WORKING_PIXELS, view))))
         reading = skin_tone(image, _largest_face(image), None, correct, calibration.estimated)
     else:
         view, person = View.FRONT, subject(state)
-        image = imaging.decode(store.get(state.artifact(WORKING_IMAGE)))
+        image = imaging.decode(store.get(state.artifact(WORKING_PIXELS)))
         face = detect_face(image, hint=person.face_box or person.bbox)
         reading = skin_tone(image, face, person.keypoints, correct, calibration.estimated)
     return StageResult(

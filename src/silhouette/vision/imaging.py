@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 
-import cv2
 import numpy as np
 from PIL import Image
 
@@ -33,10 +32,8 @@ def encode_raw(array: np.ndarray) -> bytes:
 def padded(image: np.ndarray, border: int) -> np.ndarray:
     """`image` inside a mid-grey border `border` pixels wide: the detectors' neutral background
     for making a subject that fills the image small enough to be found."""
-    grey = (128,) * (image.shape[2] if image.ndim == 3 else 1)
-    return cv2.copyMakeBorder(
-        image, border, border, border, border, cv2.BORDER_CONSTANT, value=grey
-    )
+    around = ((border, border), (border, border)) + ((0, 0),) * (image.ndim - 2)
+    return np.pad(image, around, constant_values=128)
 
 
 def encode_png(array: np.ndarray) -> bytes:

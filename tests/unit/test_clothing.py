@@ -206,10 +206,10 @@ def colours_stage(clothing_facts: dict) -> PipelineState:
     job = "c" * 32
     store = MemoryStore()
     image_key, mask_key = (
-        keys.artifact(job, WORKING_PIXELS, "png"),
+        keys.working_image(job, WORKING_PIXELS, "npy"),
         keys.artifact(job, CLOTHING_MASK, "png"),
     )
-    store.put(image_key, imaging.encode_png(image), "image/png")
+    store.put(image_key, imaging.encode_raw(image), imaging.RAW_CONTENT_TYPE)
     store.put(mask_key, imaging.encode_png(alpha), "image/png")
     person = Person(
         keypoints=[],

@@ -5,11 +5,17 @@ from __future__ import annotations
 import dataclasses
 import io
 import math
+from datetime import UTC, datetime
 
 import pytest
 from PIL import Image
 
 from silhouette.errors import RejectedInput
+from silhouette.names import WORKING_IMAGE, WORKING_PIXELS
+from silhouette.schema import PipelineState
+from silhouette.service import keys
+from silhouette.service.stages import ingest
+from silhouette.service.storage import MemoryStore
 from silhouette.settings import get_settings
 from silhouette.vision import imaging
 from silhouette.vision.decoding import Limits, NormalisedImage, normalise
@@ -67,12 +73,26 @@ def test_exif_orientation_is_applied_and_metadata_stripped(sample):
     exif[0x0112] = 6  # Orientation: rotate 90 degrees clockwise to display
     exif[0x010F] = "SecretCam"  # Make
     data = encode(photo, "JPEG", exif=exif.tobytes(), quality=95)
-    result = normalise(data, LIMITS)
-    working = decoded(result)
-    assert (result.facts.width, result.facts.height) == (1080, 810)
+    store, job_id = MemoryStore(), "e" * 32
+    store.put(keys.upload(job_id), data, "image/jpeg")
+    state = PipelineState(
+        job_id=job_id,
+        bucket="photos",
+        upload_key=keys.upload(job_id),
+        received_at=datetime.now(UTC),
+    )
+
+    written = ingest.run(state, store)
+
+    assert (written.facts["image"]["width"], written.facts["image"]["height"]) == (1080, 810)
     expected = Image.open(io.BytesIO(data)).convert("RGB").transpose(Image.Transpose.ROTATE_270)
+    pixels = imaging.decode(store.get(written.artifacts[WORKING_PIXELS]))
+    assert pixels.tobytes() == expected.tobytes()
+    # The PNG users download carries no metadata, and neither object the marker.
+    working = Image.open(io.BytesIO(store.get(written.artifacts[WORKING_IMAGE])))
     assert working.tobytes() == expected.tobytes()
-    assert b"SecretCam" not in imaging.encode_raw(result.pixels)
+    assert not working.getexif() and "exif" not in working.info and not working.text
+    assert not any(b"SecretCam" in store.get(key) for key in written.artifacts.values())
 
 
 def test_transparent_png_is_flattened_on_white(sample):
